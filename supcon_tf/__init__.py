@@ -1,0 +1,1 @@
+from supcon_tf import losses

@@ -1,0 +1,29 @@
+"""Encoders: ResNet family (CIFAR / ImageNet stems), a small CNN, and adapters.
+
+`get("resnet18", input_shape=(32, 32, 3), stem="cifar")` builds by name;
+`get(model)` accepts any `keras.Model`.
+"""
+
+import functools
+
+import keras
+
+from supcon_tf.encoders.adapters import as_encoder
+from supcon_tf.encoders.resnet import RESNET_LAYOUTS, batch_norm, resnet
+from supcon_tf.encoders.small import small_cnn
+from supcon_tf.registry import Registry
+
+ENCODERS = Registry("encoder")
+for _depth in RESNET_LAYOUTS:
+    ENCODERS.register(f"resnet{_depth}")(functools.partial(resnet, _depth))
+ENCODERS.register("small_cnn")(small_cnn)
+
+
+def get(identifier, **kwargs):
+    """An encoder from a registered name (with its keyword arguments) or a Model."""
+    if isinstance(identifier, keras.Model):
+        return as_encoder(identifier)
+    return ENCODERS.get(identifier, **kwargs)
+
+
+__all__ = ["ENCODERS", "as_encoder", "batch_norm", "get", "resnet", "small_cnn"]

@@ -1,0 +1,20 @@
+"""A small convolutional encoder for tiny images (e.g. 8x8 digits) and fast tests."""
+
+import keras
+from keras import layers
+
+from supcon_tf.encoders.resnet import batch_norm
+
+
+def small_cnn(input_shape=(8, 8, 1), widths=(32, 64), dim=64, sync_batch_norm=False,
+              name="small_cnn"):
+    """Conv-BN-ReLU blocks (the last ones strided), global pooling, then a dense layer."""
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    for i, w in enumerate(widths):
+        x = layers.Conv2D(w, 3, strides=1 if i == 0 else 2, padding="same", use_bias=False,
+                          name=f"conv{i + 1}")(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(batch_norm(sync_batch_norm, f"bn{i + 1}")(x))
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = layers.Dense(dim, activation="relu", name="dense")(x)
+    return keras.Model(inputs, outputs, name=name)

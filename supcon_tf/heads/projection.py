@@ -1,0 +1,69 @@
+"""The projection MLP of SimCLR / SupCon: representation -> L2-normalized embedding."""
+
+import keras
+from keras import layers, ops
+
+from supcon_tf.encoders.resnet import batch_norm
+from supcon_tf.registry import register
+from supcon_tf.validation import check_positive
+
+
+@register
+class ProjectionHead(keras.layers.Layer):
+    """Dense(-BN)-ReLU hidden layers then a linear output, L2-normalized.
+
+    `hidden_dims=None` uses one hidden layer as wide as the input (the papers'
+    2048-2048-128 for ResNet-50). BatchNorm follows the official code (momentum
+    0.9, epsilon 1e-5).
+    """
+
+    def __init__(self, hidden_dims=None, output_dim=128, use_batch_norm=True,
+                 sync_batch_norm=False, normalize=True, **kwargs):
+        super().__init__(**kwargs)
+        check_positive("output_dim", output_dim)
+        for d in hidden_dims or ():
+            check_positive("hidden_dims[i]", d)
+        self.hidden_dims = None if hidden_dims is None else [int(d) for d in hidden_dims]
+        self.output_dim = int(output_dim)
+        self.use_batch_norm = bool(use_batch_norm)
+        self.sync_batch_norm = bool(sync_batch_norm)
+        self.normalize = bool(normalize)
+
+    def build(self, input_shape):
+        dims = self.hidden_dims if self.hidden_dims is not None else [input_shape[-1]]
+        self.hidden = []
+        shape = tuple(input_shape)
+        for i, d in enumerate(dims):
+            dense = layers.Dense(d, use_bias=not self.use_batch_norm, name=f"hidden{i}",
+                                 dtype=self.dtype_policy)
+            dense.build(shape)
+            shape = shape[:-1] + (d,)
+            bn = None
+            if self.use_batch_norm:
+                bn = batch_norm(self.sync_batch_norm, name=f"hidden{i}_bn")
+                bn.build(shape)
+            self.hidden.append((dense, bn))
+        self.out = layers.Dense(self.output_dim, name="output", dtype=self.dtype_policy)
+        self.out.build(shape)
+
+    def call(self, inputs, training=False):
+        x = inputs
+        for dense, bn in self.hidden:
+            x = dense(x)
+            if bn is not None:
+                x = bn(x, training=training)
+            x = ops.relu(x)
+        x = self.out(x)
+        if self.normalize:
+            x = ops.normalize(ops.cast(x, "float32"), axis=-1)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.output_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_dims=self.hidden_dims, output_dim=self.output_dim,
+                      use_batch_norm=self.use_batch_norm,
+                      sync_batch_norm=self.sync_batch_norm, normalize=self.normalize)
+        return config

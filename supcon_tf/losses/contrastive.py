@@ -1,0 +1,212 @@
+"""The contrastive loss core: SupCon (class ids) and SimCLR/NT-Xent (instance ids).
+
+One function, `contrastive_loss`, with the options and semantics of the official
+SupCon TensorFlow implementation (Khosla et al. 2020, google-research `supcon`).
+The masks are built once in `contrastive_masks`; the loss only reads them.
+"""
+
+import keras
+from keras import ops
+
+from supcon_tf import distribute
+from supcon_tf.validation import check_choice, check_positive
+
+CONTRAST_MODES = ("all", "one")
+SUMMATION_LOCATIONS = ("outside", "inside")
+DENOMINATOR_MODES = ("all", "one_positive", "only_negatives")
+
+
+def _concrete(x):
+    """`x` as a NumPy array when its value is known now (eager), else None."""
+    try:
+        return ops.convert_to_numpy(x)
+    except Exception:  # Symbolic (tf.function) or traced (jax.jit) values.
+        return None
+
+
+def validate_options(temperature, contrast_mode, summation_location, denominator_mode,
+                     positives_cap):
+    """Raises ValueError for option values `contrastive_loss` does not accept."""
+    check_positive("temperature", float(temperature))
+    check_choice("contrast_mode", contrast_mode, CONTRAST_MODES)
+    check_choice("summation_location", summation_location, SUMMATION_LOCATIONS)
+    check_choice("denominator_mode", denominator_mode, DENOMINATOR_MODES)
+    if not isinstance(positives_cap, int) or positives_cap < -1:
+        raise ValueError(
+            "`positives_cap` must be -1 (no cap) or an integer >= 0; "
+            f"received positives_cap={positives_cap!r}."
+        )
+
+
+def _validate_inputs(features, labels, positives_cap):
+    if len(features.shape) != 3:
+        raise ValueError(
+            "`features` must have rank 3, shape [batch, num_views, dim]; "
+            f"received shape {tuple(features.shape)}."
+        )
+    batch, num_views = features.shape[0], features.shape[1]
+    if num_views is None or num_views < 1:
+        raise ValueError(
+            "`features` must hold at least 1 view (shape [batch, num_views >= 1, dim]); "
+            f"received shape {tuple(features.shape)}."
+        )
+    if positives_cap > -1 and positives_cap % num_views != 0:
+        raise ValueError(
+            f"`positives_cap` must be a multiple of num_views={num_views}; "
+            f"received positives_cap={positives_cap}."
+        )
+    if labels is None:
+        return num_views
+    if len(labels.shape) not in (1, 2):
+        raise ValueError(
+            "`labels` must be class ids [batch] or one-/multi-hot [batch, num_classes]; "
+            f"received shape {tuple(labels.shape)}."
+        )
+    if batch is not None and labels.shape[0] is not None and labels.shape[0] != batch:
+        raise ValueError(
+            f"`labels` batch size ({labels.shape[0]}) must equal the features' "
+            f"batch size ({batch}); received labels shape {tuple(labels.shape)} "
+            f"and features shape {tuple(features.shape)}."
+        )
+    values = _concrete(labels)
+    if values is not None and values.size and values.min() < 0:
+        raise ValueError(
+            f"`labels` must be non-negative; received a minimum of {values.min()}."
+        )
+    return num_views
+
+
+def positive_pair_mask(labels, global_labels, diagonal):
+    """[local, global] float mask: 1 where two samples are positives of each other.
+
+    Without labels only a sample itself is (SimCLR); with class ids or one-hot /
+    multi-hot labels, samples that share a class are. A sample is always a
+    positive of itself, so its own other views stay positives.
+    """
+    if labels is None:
+        return diagonal
+    if len(labels.shape) == 1:
+        same = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(global_labels, 0))
+    else:
+        labels = ops.cast(labels, "float32")
+        shared = ops.matmul(labels, ops.transpose(ops.cast(global_labels, "float32")))
+        same = ops.greater(shared, 0.0)
+    return ops.maximum(ops.cast(same, "float32"), diagonal)
+
+
+def cap_positives(mask, diagonal, num_views, positives_cap):
+    """Keeps at most `positives_cap // num_views` other samples per anchor row.
+
+    The kept ones are those with the lowest global batch index; the anchor itself
+    (hence its other views) always stays.
+    """
+    per_anchor = positives_cap // num_views
+    others = mask * (1.0 - diagonal)
+    keep = ops.cast(ops.less_equal(ops.cumsum(others, axis=1), per_anchor), "float32")
+    return mask * ops.maximum(others * keep, diagonal)
+
+
+def contrastive_masks(mask, diagonal, num_views, num_anchor_views, positives_cap):
+    """Tiles a [local, global] sample mask to [anchors, contrasts] view masks.
+
+    Rows are ordered view-major (v * local + i), as are columns (w * global + j).
+    Returns `(positives, negatives)`: positives are same-class views other than
+    the anchor view itself (after the cap); negatives are other-class views.
+    """
+    negatives = 1.0 - ops.tile(mask, (num_anchor_views, num_views))
+    if positives_cap > -1:
+        mask = cap_positives(mask, diagonal, num_views, positives_cap)
+    positives = ops.tile(mask, (num_anchor_views, num_views))
+    # The anchor view itself: same sample (diagonal) and same view (block diagonal).
+    eye_views = ops.eye(num_anchor_views, num_views)
+    self_view = ops.reshape(
+        ops.expand_dims(ops.expand_dims(eye_views, 1), 3)
+        * ops.expand_dims(ops.expand_dims(diagonal, 0), 2),
+        ops.shape(positives),
+    )
+    return positives * (1.0 - self_view), negatives
+
+
+def contrastive_loss(
+    features,
+    labels=None,
+    *,
+    temperature=0.07,
+    contrast_mode="all",
+    summation_location="outside",
+    denominator_mode="all",
+    positives_cap=-1,
+    scale_by_temperature=True,
+):
+    """Per-sample supervised contrastive loss, shape [batch], float32.
+
+    Args:
+      features: [batch, num_views, dim] L2-normalized embeddings (any float dtype;
+        computed in float32).
+      labels: class ids [batch], one-/multi-hot [batch, num_classes], or None
+        (only a sample's other views are positives: SimCLR's NT-Xent).
+      temperature: softmax temperature, > 0.
+      contrast_mode: "all" (every view is an anchor) or "one" (view 0 only).
+      summation_location: "outside" (L_out, Eq. 2 of the paper) or "inside" (L_in).
+      denominator_mode: "all", "one_positive" or "only_negatives".
+      positives_cap: -1, or the most positives per anchor other than its own views,
+        a multiple of num_views.
+      scale_by_temperature: multiply the loss by `temperature`.
+
+    Under a `tf.distribute` strategy the local samples are anchors against the
+    features and labels of the global batch. A sample without positives gets 0.
+    As in the official code, with a single view the loss is divided once more by
+    the number of positives.
+    """
+    validate_options(temperature, contrast_mode, summation_location, denominator_mode,
+                     positives_cap)
+    features = ops.convert_to_tensor(features)
+    labels = None if labels is None else ops.convert_to_tensor(labels)
+    num_views = _validate_inputs(features, labels, positives_cap)
+    features = ops.cast(features, "float32")
+
+    local_batch = ops.shape(features)[0]
+    global_features, offset = distribute.cross_replica_concat(features)
+    global_batch = ops.shape(global_features)[0]
+    diagonal = ops.one_hot(ops.arange(local_batch) + offset, global_batch)
+    global_labels = None if labels is None else distribute.cross_replica_concat(labels)[0]
+    mask = positive_pair_mask(labels, global_labels, diagonal)
+
+    dim = ops.shape(features)[2]
+    contrast = ops.reshape(ops.transpose(global_features, (1, 0, 2)), (-1, dim))
+    if contrast_mode == "one":
+        anchors, num_anchor_views = features[:, 0], 1
+    else:
+        anchors = ops.reshape(ops.transpose(features, (1, 0, 2)), (-1, dim))
+        num_anchor_views = num_views
+    positives, negatives = contrastive_masks(
+        mask, diagonal, num_views, num_anchor_views, positives_cap)
+
+    temperature = float(temperature)
+    logits = ops.matmul(anchors, ops.transpose(contrast)) / temperature
+    logits = logits - ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
+    exp_logits = ops.exp(logits)
+    negative_sum = ops.sum(exp_logits * negatives, axis=1, keepdims=True)
+    if denominator_mode == "all":
+        denominator = negative_sum + ops.sum(exp_logits * positives, axis=1, keepdims=True)
+    elif denominator_mode == "one_positive":
+        denominator = exp_logits + negative_sum
+    else:
+        denominator = negative_sum
+
+    num_positives = ops.sum(positives, axis=1)
+    has_positive = ops.greater(num_positives, 0.0)
+    if summation_location == "outside":
+        log_prob = (logits - ops.log(denominator)) * positives
+        log_prob = ops.divide_no_nan(ops.sum(log_prob, axis=1), num_positives)
+    else:
+        prob = ops.sum(exp_logits / denominator * positives, axis=1)
+        prob = ops.divide_no_nan(prob, num_positives)
+        log_prob = ops.log(ops.where(has_positive, prob, 1.0))
+    loss = ops.where(has_positive, -log_prob, 0.0)
+    if scale_by_temperature:
+        loss = loss * temperature
+    loss = ops.reshape(loss, (num_anchor_views, local_batch))
+    if num_views != 1:
+        return ops.mean(loss, axis=0)
+    return ops.divide_no_nan(loss[0], num_positives)

@@ -1,0 +1,116 @@
+"""What every contrastive method shares: views -> encoder -> head, and its step.
+
+A method is a `keras.Model` subclass that names its default loss and minimum
+number of views, and, if it needs to, overrides `method_loss`. The train step
+itself is Keras' own for each backend (a `GradientTape` on TensorFlow, a
+stateless jit-compiled step on JAX): both call `compute_loss`, the one
+definition of the loss computation, so no method has to write it twice.
+"""
+
+import keras
+from keras import ops
+
+from supcon_tf import distribute
+from supcon_tf.heads import ProjectionHead
+
+
+def unpack_batch(data):
+    """(x, y, sample_weight) from a batch, as Keras' `fit` passes it."""
+    if isinstance(data, (list, tuple)):
+        data = tuple(data) + (None,) * (3 - len(data))
+        return data[0], data[1], data[2]
+    return data, None, None
+
+
+def views_shape(views, min_views, where="views"):
+    """Checks a views tensor [batch, num_views, H, W, C]; returns (num_views, H, W, C)."""
+    shape = tuple(views.shape)
+    if len(shape) != 5:
+        raise ValueError(
+            f"`{where}` must have rank 5, shape [batch, num_views, height, width, channels]; "
+            f"received shape {shape}."
+        )
+    if shape[1] is None or shape[1] < min_views:
+        raise ValueError(
+            f"`{where}` must hold at least {min_views} view(s) along axis 1 for this "
+            f"method; received shape {shape}."
+        )
+    return shape[1:]
+
+
+class ContrastiveModel(keras.Model):
+    """Base of the contrastive methods: encodes all views in one call.
+
+    `model(views)` with views [batch, num_views, H, W, C] returns a dict with the
+    `representation` [batch, num_views, r] and the `projection` [batch, num_views, p];
+    `model(images)` / `model.predict(images)` with images [batch, H, W, C] returns
+    the representation [batch, r], the one evaluated downstream.
+    """
+
+    min_views = 2
+    default_loss = None
+
+    def __init__(self, encoder, head=None, loss=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.head = head if head is not None else ProjectionHead()
+        self.method_loss = loss if loss is not None else self.default_loss()
+
+    def call(self, inputs, training=False):
+        if len(inputs.shape) == 4:
+            return self.encoder(inputs, training=training)
+        num_views, *image_shape = views_shape(inputs, 1, "inputs")
+        flat = ops.reshape(inputs, (-1, *image_shape))
+        representation = self.encoder(flat, training=training)
+        projection = self.head(representation, training=training)
+        return {
+            "representation": ops.reshape(representation, (-1, num_views, representation.shape[-1])),
+            "projection": ops.reshape(projection, (-1, num_views, projection.shape[-1])),
+        }
+
+    def compile(self, optimizer="sgd", loss="auto", **kwargs):
+        """Like `Model.compile`; `loss="auto"` keeps the method's own loss."""
+        if loss not in ("auto", None):
+            self.method_loss = keras.losses.get(loss)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compute_method_loss(self, y, y_pred, sample_weight=None):
+        """The method's loss on the outputs of `call`; scaled for distribution by Keras."""
+        return self.method_loss(y, y_pred["projection"], sample_weight)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = self.compute_method_loss(y, y_pred, sample_weight)
+        if self.losses:  # Regularization: its gradients are summed over replicas too.
+            extra = ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+            loss = loss + extra / distribute.num_replicas_in_sync()
+        return loss
+
+    def _check_batch(self, data):
+        x, _, _ = unpack_batch(data)
+        views_shape(x, self.min_views)
+
+    # The backends' own steps with the batch checked first. TensorFlow calls
+    # step(data); JAX calls step(state, data).
+    def train_step(self, *args):
+        self._check_batch(args[-1])
+        return super().train_step(*args)
+
+    def test_step(self, *args):
+        self._check_batch(args[-1])
+        return super().test_step(*args)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            encoder=keras.saving.serialize_keras_object(self.encoder),
+            head=keras.saving.serialize_keras_object(self.head),
+            loss=keras.saving.serialize_keras_object(self.method_loss),
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "head", "loss"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
