@@ -45,19 +45,27 @@ class ContrastiveModel(keras.Model):
     `representation` [batch, num_views, r] and the `projection` [batch, num_views, p];
     `model(images)` / `model.predict(images)` with images [batch, H, W, C] returns
     the representation [batch, r], the one evaluated downstream.
+
+    With an `augmenter` (a layer mapping images [batch, H, W, C] to views
+    [batch, num_views, H', W', C], e.g. `supcon_tf.views.MultiView`), training
+    batches may be plain images: the views are drawn on the accelerator inside
+    the compiled step. Evaluation batches still come as views.
     """
 
     min_views = 2
     default_loss = None
 
-    def __init__(self, encoder, head=None, loss=None, **kwargs):
+    def __init__(self, encoder, head=None, loss=None, augmenter=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.head = head if head is not None else ProjectionHead()
         self.method_loss = loss if loss is not None else self.default_loss()
+        self.augmenter = augmenter
 
     def call(self, inputs, training=False):
-        if len(inputs.shape) == 4:
+        if len(inputs.shape) == 4 and training and self.augmenter is not None:
+            inputs = self.augmenter(inputs, training=True)
+        elif len(inputs.shape) == 4:
             return self.encoder(inputs, training=training)
         num_views, *image_shape = views_shape(inputs, 1, "inputs")
         flat = ops.reshape(inputs, (-1, *image_shape))
@@ -85,18 +93,20 @@ class ContrastiveModel(keras.Model):
             loss = loss + extra / distribute.num_replicas_in_sync()
         return loss
 
-    def _check_batch(self, data):
+    def _check_batch(self, data, training):
         x, _, _ = unpack_batch(data)
+        if training and self.augmenter is not None and len(x.shape) == 4:
+            return  # Views are drawn inside the step.
         views_shape(x, self.min_views)
 
     # The backends' own steps with the batch checked first. TensorFlow calls
     # step(data); JAX calls step(state, data).
     def train_step(self, *args):
-        self._check_batch(args[-1])
+        self._check_batch(args[-1], training=True)
         return super().train_step(*args)
 
     def test_step(self, *args):
-        self._check_batch(args[-1])
+        self._check_batch(args[-1], training=False)
         return super().test_step(*args)
 
     def get_config(self):
@@ -105,12 +115,13 @@ class ContrastiveModel(keras.Model):
             encoder=keras.saving.serialize_keras_object(self.encoder),
             head=keras.saving.serialize_keras_object(self.head),
             loss=keras.saving.serialize_keras_object(self.method_loss),
+            augmenter=keras.saving.serialize_keras_object(self.augmenter),
         )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "head", "loss"):
+        for key in ("encoder", "head", "loss", "augmenter"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
