@@ -1,7 +1,8 @@
 """Encoders: ResNet family (CIFAR / ImageNet stems), a small CNN, and adapters.
 
 `get("resnet18", input_shape=(32, 32, 3), stem="cifar")` builds by name;
-`get(model)` accepts any `keras.Model`.
+`get(model)` accepts any `keras.Model`; `get("hub:PATH_OR_URL", trainable=False)` wraps
+a SavedModel / TF Hub module (see `encoders.hub`).
 """
 
 import functools
@@ -9,6 +10,7 @@ import functools
 import keras
 
 from supcon_tf.encoders.adapters import as_encoder
+from supcon_tf.encoders.hub import HubEncoderLayer, hub_encoder
 from supcon_tf.encoders.resnet import RESNET_LAYOUTS, batch_norm, resnet
 from supcon_tf.encoders.small import small_cnn
 from supcon_tf.registry import Registry
@@ -17,13 +19,17 @@ ENCODERS = Registry("encoder")
 for _depth in RESNET_LAYOUTS:
     ENCODERS.register(f"resnet{_depth}")(functools.partial(resnet, _depth))
 ENCODERS.register("small_cnn")(small_cnn)
+HUB_PREFIX = "hub:"
 
 
 def get(identifier, **kwargs):
     """An encoder from a registered name (with its keyword arguments) or a Model."""
     if isinstance(identifier, keras.Model):
         return as_encoder(identifier)
+    if isinstance(identifier, str) and identifier.startswith(HUB_PREFIX):
+        return hub_encoder(identifier[len(HUB_PREFIX):], **kwargs)
     return ENCODERS.get(identifier, **kwargs)
 
 
-__all__ = ["ENCODERS", "as_encoder", "batch_norm", "get", "resnet", "small_cnn"]
+__all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "as_encoder", "batch_norm", "get",
+           "hub_encoder", "resnet", "small_cnn"]
