@@ -1,10 +1,12 @@
 """Regenerates the Bazel `BUILD` file from the tree (Bazel cannot fetch rules offline).
 
-Run `python tools/update_build.py` after adding or removing a module, test or tool;
-`tests/test_build_file.py` fails while `BUILD` is out of step.
+Run `python tools/update_build.py` after adding or removing a module, test or tool
+(`--tracked` lists only files in git's index); `tests/test_build_file.py` fails while
+`BUILD` is out of step.
 """
 
 import pathlib
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -16,9 +18,13 @@ package(default_visibility = ["//visibility:public"])
 '''
 
 
+_TRACKED = None  # With --tracked: only files in git's index (what a commit will hold).
+
+
 def _files(pattern):
-    return sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern)
-                  if "__pycache__" not in p.parts)
+    found = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern)
+                   if "__pycache__" not in p.parts)
+    return [f for f in found if _TRACKED is None or f in _TRACKED]
 
 
 def _list(items, indent=8):
@@ -81,6 +87,11 @@ py_test(
 
 
 def main(argv):
+    global _TRACKED
+    if "--tracked" in argv:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+        _TRACKED = set(out.split())
     text = render()
     path = ROOT / "BUILD"
     if "--check" in argv:

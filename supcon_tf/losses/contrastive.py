@@ -91,7 +91,7 @@ def positive_pair_mask(labels, global_labels, diagonal):
         labels = ops.cast(labels, "float32")
         shared = ops.matmul(labels, ops.transpose(ops.cast(global_labels, "float32")))
         same = ops.greater(shared, 0.0)
-    return ops.maximum(ops.cast(same, "float32"), diagonal)
+    return ops.maximum(ops.cast(same, diagonal.dtype), diagonal)
 
 
 def cap_positives(mask, diagonal, num_views, positives_cap):
@@ -102,8 +102,24 @@ def cap_positives(mask, diagonal, num_views, positives_cap):
     """
     per_anchor = positives_cap // num_views
     others = mask * (1.0 - diagonal)
-    keep = ops.cast(ops.less_equal(ops.cumsum(others, axis=1), per_anchor), "float32")
+    keep = ops.cast(ops.less_equal(ops.cumsum(others, axis=1), per_anchor), mask.dtype)
     return mask * ops.maximum(others * keep, diagonal)
+
+
+def masked_logsumexp(values, mask):
+    """Row-wise log(sum(exp(values) * mask)), stable, and whether the row's mask is non-empty.
+
+    Empty rows give 0 (callers zero those samples' loss). Masked-out entries never reach
+    `exp`, so they cannot overflow (the self-similarity is the largest logit of a row).
+    """
+    selected = mask > 0
+    row_max = ops.max(ops.where(selected, values, float("-inf")), axis=1, keepdims=True)
+    nonempty = ops.any(selected, axis=1)
+    row_max = ops.stop_gradient(ops.where(ops.expand_dims(nonempty, 1), row_max, 0.0))
+    shifted = ops.where(selected, values - row_max, float("-inf"))
+    total = ops.sum(ops.exp(shifted), axis=1)
+    log_total = ops.log(ops.where(nonempty, total, 1.0))
+    return ops.squeeze(row_max, 1) + log_total, nonempty
 
 
 def contrastive_masks(mask, diagonal, num_views, num_anchor_views, positives_cap):
@@ -118,7 +134,7 @@ def contrastive_masks(mask, diagonal, num_views, num_anchor_views, positives_cap
         mask = cap_positives(mask, diagonal, num_views, positives_cap)
     positives = ops.tile(mask, (num_anchor_views, num_views))
     # The anchor view itself: same sample (diagonal) and same view (block diagonal).
-    eye_views = ops.eye(num_anchor_views, num_views)
+    eye_views = ops.eye(num_anchor_views, num_views, dtype=mask.dtype)
     self_view = ops.reshape(
         ops.expand_dims(ops.expand_dims(eye_views, 1), 3)
         * ops.expand_dims(ops.expand_dims(diagonal, 0), 2),
@@ -137,12 +153,13 @@ def contrastive_loss(
     denominator_mode="all",
     positives_cap=-1,
     scale_by_temperature=True,
+    block_size=None,
 ):
     """Per-sample supervised contrastive loss, shape [batch], float32.
 
     Args:
-      features: [batch, num_views, dim] L2-normalized embeddings (any float dtype;
-        computed in float32).
+      features: [batch, num_views, dim] L2-normalized embeddings. float64 is kept
+        (for checks against references); every other dtype is computed in float32.
       labels: class ids [batch], one-/multi-hot [batch, num_classes], or None
         (only a sample's other views are positives: SimCLR's NT-Xent).
       temperature: softmax temperature, > 0.
@@ -152,9 +169,16 @@ def contrastive_loss(
       positives_cap: -1, or the most positives per anchor other than its own views,
         a multiple of num_views.
       scale_by_temperature: multiply the loss by `temperature`.
+      block_size: None (auto) computes the loss in blocks of anchors with
+        `supcon_tf.losses.blocked` (same values, memory linear in the batch) when the
+        options allow it, the batch size is static and anchors x contrasts >=
+        `blocked.AUTO_THRESHOLD` (2**24 logits, e.g. 2,048 samples x 2 views); 0 never
+        does; an integer >= 1 always does, with that many anchor views per block.
 
     Under a `tf.distribute` strategy the local samples are anchors against the
-    features and labels of the global batch. A sample without positives gets 0.
+    features and labels of the global batch. An anchor without positives (or with an
+    empty denominator) gets 0. Denominators are computed as masked log-sum-exp, equal
+    to the official exp/log form but finite at any temperature.
     As in the official code, with a single view the loss is divided once more by
     the number of positives.
     """
@@ -162,13 +186,24 @@ def contrastive_loss(
                      positives_cap)
     features = ops.convert_to_tensor(features)
     labels = None if labels is None else ops.convert_to_tensor(labels)
+    if block_size != 0:
+        from supcon_tf.losses import blocked  # It imports this module.
+
+        options = dict(temperature=temperature, contrast_mode=contrast_mode,
+                       summation_location=summation_location,
+                       denominator_mode=denominator_mode, positives_cap=positives_cap)
+        if block_size is not None or blocked.auto_blocked(features, **options):
+            return blocked.blocked_contrastive_loss(
+                features, labels, scale_by_temperature=scale_by_temperature,
+                block_size=block_size or blocked.DEFAULT_BLOCK_SIZE, **options)
     num_views = _validate_inputs(features, labels, positives_cap)
-    features = ops.cast(features, "float32")
+    dtype = "float64" if features.dtype == "float64" else "float32"
+    features = ops.cast(features, dtype)
 
     local_batch = ops.shape(features)[0]
     global_features, offset = distribute.cross_replica_concat(features)
     global_batch = ops.shape(global_features)[0]
-    diagonal = ops.one_hot(ops.arange(local_batch) + offset, global_batch)
+    diagonal = ops.one_hot(ops.arange(local_batch) + offset, global_batch, dtype=dtype)
     global_labels = None if labels is None else distribute.cross_replica_concat(labels)[0]
     mask = positive_pair_mask(labels, global_labels, diagonal)
 
@@ -184,25 +219,28 @@ def contrastive_loss(
 
     temperature = float(temperature)
     logits = ops.matmul(anchors, ops.transpose(contrast)) / temperature
-    logits = logits - ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
-    exp_logits = ops.exp(logits)
-    negative_sum = ops.sum(exp_logits * negatives, axis=1, keepdims=True)
+    log_negatives, has_negative = masked_logsumexp(logits, negatives)
     if denominator_mode == "all":
-        denominator = negative_sum + ops.sum(exp_logits * positives, axis=1, keepdims=True)
+        log_denominator, valid = masked_logsumexp(logits, positives + negatives)
     elif denominator_mode == "one_positive":
-        denominator = exp_logits + negative_sum
+        log_denominator = ops.where(ops.expand_dims(has_negative, 1),
+                                    ops.logaddexp(logits, ops.expand_dims(log_negatives, 1)),
+                                    logits)
+        valid = ops.ones_like(has_negative, dtype="bool")
     else:
-        denominator = negative_sum
+        log_denominator, valid = log_negatives, has_negative
+    if len(log_denominator.shape) == 1:
+        log_denominator = ops.expand_dims(log_denominator, 1)
 
     num_positives = ops.sum(positives, axis=1)
-    has_positive = ops.greater(num_positives, 0.0)
+    has_positive = ops.logical_and(ops.greater(num_positives, 0.0), valid)
+    log_ratio = logits - log_denominator  # log p_ik for every contrast k.
     if summation_location == "outside":
-        log_prob = (logits - ops.log(denominator)) * positives
-        log_prob = ops.divide_no_nan(ops.sum(log_prob, axis=1), num_positives)
+        log_prob = ops.sum(ops.where(positives > 0, log_ratio, 0.0), axis=1)
+        log_prob = ops.divide_no_nan(log_prob, num_positives)
     else:
-        prob = ops.sum(exp_logits / denominator * positives, axis=1)
-        prob = ops.divide_no_nan(prob, num_positives)
-        log_prob = ops.log(ops.where(has_positive, prob, 1.0))
+        log_sum, _ = masked_logsumexp(log_ratio, positives)
+        log_prob = log_sum - ops.log(ops.maximum(num_positives, 1.0))
     loss = ops.where(has_positive, -log_prob, 0.0)
     if scale_by_temperature:
         loss = loss * temperature

@@ -1,0 +1,243 @@
+"""The blocked (memory-bounded) contrastive loss equals the plain one, forward and backward."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from supcon_tf.losses import contrastive_loss
+from supcon_tf.losses import blocked
+from supcon_tf.losses.blocked import blocked_contrastive_loss
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RNG = np.random.default_rng(1)
+WEIGHTS = RNG.random(7).astype("float32")  # Distinct per-sample weights test every row's gradient.
+
+
+def unit(x):
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype("float32")
+
+
+def value_and_grad(fn, features):
+    """sum(weights * fn(features)) and its gradient w.r.t. features, on the active backend."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(features)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = tf.reduce_sum(fn(x) * WEIGHTS[: features.shape[0]])
+        return value.numpy(), tape.gradient(value, x).numpy()
+    import jax
+
+    value, grad = jax.value_and_grad(
+        lambda x: (fn(x) * WEIGHTS[: features.shape[0]]).sum())(features)
+    return np.asarray(value), np.asarray(grad)
+
+
+LABELS = {
+    "none": None,
+    "ids": np.array([0, 1, 0, 2, 1, 0, 2]),
+    "multi_hot": np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1], [0, 1, 0], [1, 1, 0],
+                           [0, 0, 0]], "float32"),
+}
+
+
+@pytest.mark.parametrize("labels", list(LABELS))
+@pytest.mark.parametrize("contrast_mode", ["all", "one"])
+@pytest.mark.parametrize("denominator_mode", ["all", "only_negatives"])
+@pytest.mark.parametrize("num_views,block_size", [(2, 3), (1, 2), (3, 5), (2, 1000)])
+def test_equals_plain_loss_and_gradient(labels, contrast_mode, denominator_mode, num_views,
+                                        block_size):
+    features = unit(RNG.standard_normal((7, num_views, 6)))
+    kwargs = dict(temperature=0.2, contrast_mode=contrast_mode,
+                  denominator_mode=denominator_mode, scale_by_temperature=num_views != 3)
+    labels = LABELS[labels]
+    plain = ops.convert_to_numpy(contrastive_loss(features, labels, **kwargs))
+    got = ops.convert_to_numpy(
+        blocked_contrastive_loss(features, labels, block_size=block_size, **kwargs))
+    np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-6)
+    want_value, want_grad = value_and_grad(lambda x: contrastive_loss(x, labels, **kwargs),
+                                           features)
+    value, grad = value_and_grad(
+        lambda x: blocked_contrastive_loss(x, labels, block_size=block_size, **kwargs),
+        features)
+    np.testing.assert_allclose(value, want_value, rtol=1e-5)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6)
+    if labels is not None or num_views > 1:  # One unlabelled view has no positives.
+        assert np.abs(grad).max() > 1e-3  # The gradient is not trivially zero.
+
+
+def test_float64_kept_and_exact():
+    features = unit(RNG.standard_normal((5, 2, 4))).astype("float64")
+    got = ops.convert_to_numpy(blocked_contrastive_loss(features, block_size=3))
+    if keras.backend.backend() == "jax" and got.dtype != np.float64:
+        pytest.skip("float64 on JAX needs JAX_ENABLE_X64=1")
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, ops.convert_to_numpy(contrastive_loss(features)),
+                               rtol=1e-12)
+
+
+def test_sample_without_positive_or_negative_is_zero():
+    # Single view, class 1 alone: no positive -> 0. All-one-class batch with
+    # only_negatives: no denominator -> 0, and a zero (not NaN) gradient.
+    features = unit(RNG.standard_normal((3, 1, 4)))
+    got = ops.convert_to_numpy(blocked_contrastive_loss(features, np.array([0, 0, 1])))
+    assert got[2] == 0.0 and np.all(got[:2] > 0)
+    features = unit(RNG.standard_normal((3, 2, 4)))
+    value, grad = value_and_grad(lambda x: blocked_contrastive_loss(
+        x, np.zeros(3, "int32"), denominator_mode="only_negatives", block_size=2), features)
+    assert value == 0.0 and np.all(grad == 0.0)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(summation_location="inside"), "summation_location"),
+    (dict(denominator_mode="one_positive"), "denominator_mode"),
+    (dict(positives_cap=2), "positives_cap"),
+    (dict(block_size=0), "block_size"),
+    (dict(temperature=0.0), "temperature"),
+])
+def test_unsupported_or_bad_options_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        blocked_contrastive_loss(unit(RNG.standard_normal((4, 2, 3))), **kwargs)
+
+
+def test_supports():
+    assert blocked.supports()
+    assert blocked.supports(denominator_mode="only_negatives", contrast_mode="one")
+    assert not blocked.supports(summation_location="inside")
+    assert not blocked.supports(positives_cap=4)
+
+
+def test_contrastive_loss_dispatch(monkeypatch):
+    features = unit(RNG.standard_normal((6, 2, 4)))
+    calls = []
+    real = blocked.blocked_contrastive_loss
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["block_size"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blocked, "blocked_contrastive_loss", spy)
+    plain = ops.convert_to_numpy(contrastive_loss(features))
+    assert calls == []  # 12 x 12 logits: far below the automatic threshold.
+    forced = ops.convert_to_numpy(contrastive_loss(features, block_size=5))
+    assert calls == [5]
+    np.testing.assert_allclose(forced, plain, rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(blocked, "AUTO_THRESHOLD", 100)  # 144 logits > 100: blocked.
+    auto = ops.convert_to_numpy(contrastive_loss(features))
+    assert calls == [5, blocked.DEFAULT_BLOCK_SIZE]
+    np.testing.assert_allclose(auto, plain, rtol=1e-5, atol=1e-6)
+    ops.convert_to_numpy(contrastive_loss(features, summation_location="inside"))
+    assert len(calls) == 2  # Unsupported options stay on the plain path.
+    with pytest.raises(ValueError, match="summation_location"):
+        contrastive_loss(features, summation_location="inside", block_size=4)
+    ops.convert_to_numpy(contrastive_loss(features, block_size=0))
+    assert len(calls) == 2  # block_size=0: always plain.
+
+
+def test_compiled_tensorflow_graph_and_xla():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.function / jit_compile are TensorFlow's")
+    import tensorflow as tf
+
+    features = unit(RNG.standard_normal((7, 2, 6)))
+    labels = LABELS["ids"]
+
+    def step(fn):
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                value = tf.reduce_sum(fn(x) * WEIGHTS)
+            return value, tape.gradient(value, x)
+        return run
+
+    want = step(lambda x: contrastive_loss(x, labels))(tf.constant(features))
+    for jit in (False, True):
+        got = tf.function(step(lambda x: blocked_contrastive_loss(x, labels, block_size=4)),
+                          jit_compile=jit)(tf.constant(features))
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
+
+
+JAX_CHECK = """
+import numpy as np, jax
+from supcon_tf.losses import contrastive_loss
+from supcon_tf.losses.blocked import blocked_contrastive_loss
+rng = np.random.default_rng(0)
+f = rng.standard_normal((9, 2, 5)).astype("float32")
+f /= np.linalg.norm(f, axis=-1, keepdims=True)
+labels = rng.integers(0, 3, 9)
+w = rng.random(9).astype("float32")
+plain = jax.jit(jax.value_and_grad(lambda x: (contrastive_loss(x, labels) * w).sum()))(f)
+got = jax.jit(jax.value_and_grad(
+    lambda x: (blocked_contrastive_loss(x, labels, block_size=4) * w).sum()))(f)
+np.testing.assert_allclose(got[0], plain[0], rtol=1e-5)
+np.testing.assert_allclose(got[1], plain[1], rtol=1e-5, atol=1e-6)
+print("JAX-OK")
+"""
+
+
+def run_python(code, backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_jax_backend_jit_equals_plain():
+    if keras.backend.backend() == "jax":
+        pytest.skip("covered in-process by the tests above")
+    pytest.importorskip("jax")
+    result = run_python(JAX_CHECK, "jax")
+    assert "JAX-OK" in result.stdout, result.stderr[-3000:]
+
+
+DISTRIBUTED_CHECK = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from supcon_tf.losses import contrastive_loss
+from supcon_tf.losses.blocked import blocked_contrastive_loss
+rng = np.random.default_rng(0)
+f = rng.standard_normal((8, 2, 5)).astype("float32")
+f /= np.linalg.norm(f, axis=-1, keepdims=True)
+labels = rng.integers(0, 3, 8)
+
+def value_grad(fn, x, y):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(fn(x, y))
+    return loss, tape.gradient(loss, x)
+
+want_loss, want_grad = value_grad(contrastive_loss, tf.constant(f), labels)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+batches = strategy.experimental_distribute_values_from_function(
+    lambda ctx: (f[4 * ctx.replica_id_in_sync_group:][:4],
+                 labels[4 * ctx.replica_id_in_sync_group:][:4]))
+
+@tf.function
+def step(batch):
+    x, y = batch
+    return value_grad(lambda x, y: blocked_contrastive_loss(x, y, block_size=3), x, y)
+
+loss, grad = strategy.run(step, args=(batches,))
+loss = sum(float(v) for v in strategy.experimental_local_results(loss))
+grad = np.concatenate([g.numpy() for g in strategy.experimental_local_results(grad)])
+np.testing.assert_allclose(loss, float(want_loss), rtol=1e-5)
+np.testing.assert_allclose(grad, want_grad.numpy(), rtol=1e-4, atol=1e-6)
+print("DIST-OK")
+"""
+
+
+def test_composes_with_cross_replica_concat():
+    """Two replicas: local anchors against gathered contrasts = the single-device loss."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.distribute is TensorFlow's")
+    result = run_python(DISTRIBUTED_CHECK, "tensorflow")
+    assert "DIST-OK" in result.stdout, result.stderr[-3000:]
