@@ -1,5 +1,6 @@
 """The blocked (memory-bounded) contrastive loss equals the plain one, forward and backward."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -48,10 +49,14 @@ LABELS = {
 }
 
 
-@pytest.mark.parametrize("labels", list(LABELS))
-@pytest.mark.parametrize("contrast_mode", ["all", "one"])
-@pytest.mark.parametrize("denominator_mode", ["all", "only_negatives"])
-@pytest.mark.parametrize("num_views,block_size", [(2, 3), (1, 2), (3, 5), (2, 1000)])
+# Every (labels, contrast_mode, denominator_mode), each with one of the view counts and
+# block sizes (1 view; uneven blocks; one block larger than the batch).
+VIEWS_AND_BLOCKS = [(2, 3), (1, 2), (3, 5), (2, 1000)]
+CASES = [combo + VIEWS_AND_BLOCKS[i % 4] for i, combo in enumerate(itertools.product(
+    list(LABELS), ["all", "one"], ["all", "only_negatives"]))]
+
+
+@pytest.mark.parametrize("labels,contrast_mode,denominator_mode,num_views,block_size", CASES)
 def test_equals_plain_loss_and_gradient(labels, contrast_mode, denominator_mode, num_views,
                                         block_size):
     features = unit(RNG.standard_normal((7, num_views, 6)))
@@ -137,8 +142,9 @@ def test_contrastive_loss_dispatch(monkeypatch):
     assert len(calls) == 2  # Unsupported options stay on the plain path.
     with pytest.raises(ValueError, match="summation_location"):
         contrastive_loss(features, summation_location="inside", block_size=4)
+    assert calls[-1] == 4  # Forced blocked: the options are refused, not ignored.
     ops.convert_to_numpy(contrastive_loss(features, block_size=0))
-    assert len(calls) == 2  # block_size=0: always plain.
+    assert len(calls) == 3  # block_size=0: always plain.
 
 
 def test_compiled_tensorflow_graph_and_xla():

@@ -1,0 +1,248 @@
+"""The contrastive loss in bounded memory: anchors in blocks, logits recomputed backward.
+
+`contrastive_loss` builds the full [anchors, contrasts] logits matrix and a few masks of
+the same size, so its memory grows with the square of the number of views (65,536
+views -> 17 GB per float32 matrix). `blocked_contrastive_loss` computes the same loss
+`block_size` anchor rows at a time: the forward pass keeps only three numbers per
+anchor (loss, log-denominator, number of positives) and a custom gradient recomputes
+each block's logits in the backward pass, so peak memory is about
+`block_size * contrasts` floats plus the embeddings themselves.
+
+It equals `contrastive_loss` (forward and gradient, float32 to ~1e-6) for
+`summation_location="outside"`, `denominator_mode` "all" or "only_negatives",
+`positives_cap=-1`, either `contrast_mode`, any number of views, and labels that are
+class ids, one-/multi-hot or None. Other options raise ValueError (`supports` says
+which); `contrastive_loss(..., block_size=None)` only picks this path when they hold.
+Under a `tf.distribute` strategy the local views are the anchors and the gathered
+global views the contrasts, exactly as in the plain loss.
+"""
+
+import keras
+from keras import ops
+
+from supcon_tf import distribute
+from supcon_tf.losses.contrastive import _validate_inputs, validate_options
+from supcon_tf.validation import check_positive
+
+DEFAULT_BLOCK_SIZE = 1024
+# `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
+# (anchor views x contrast views): 2**24, e.g. a batch of 2,048 samples with 2 views, where
+# the plain loss holds several 64 MB matrices.
+AUTO_THRESHOLD = 2**24
+SUPPORTED_SUMMATION = ("outside",)
+SUPPORTED_DENOMINATORS = ("all", "only_negatives")
+
+
+def supports(summation_location="outside", denominator_mode="all", positives_cap=-1,
+             **unused_options):
+    """Whether `blocked_contrastive_loss` computes these options (else use the plain loss)."""
+    return (summation_location in SUPPORTED_SUMMATION
+            and denominator_mode in SUPPORTED_DENOMINATORS and positives_cap == -1)
+
+
+def auto_blocked(features, contrast_mode="all", **options):
+    """Whether `contrastive_loss(block_size=None)` takes the blocked path for `features`.
+
+    True when the options are supported, the batch size is static and the number of
+    logits (anchor views x global contrast views) is at least `AUTO_THRESHOLD`.
+    """
+    shape = tuple(features.shape)
+    if len(shape) != 3 or shape[0] is None or shape[1] is None or not supports(**options):
+        return False
+    anchor_views = 1 if contrast_mode == "one" else shape[1]
+    contrasts = shape[0] * shape[1] * distribute.num_replicas_in_sync()
+    return anchor_views * shape[0] * contrasts >= AUTO_THRESHOLD
+
+
+def _loop(num_blocks, body, init):
+    """A sequential loop over blocks: at most one block's logits alive at a time.
+
+    TensorFlow's `while_loop` would otherwise run up to 10 iterations in parallel in
+    graph mode (and hold 10 blocks of logits); JAX's loop is sequential already.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.while_loop(lambda i, value: i < num_blocks,
+                             lambda i, value: (i + 1, body(i, value)),
+                             (tf.constant(0), init), parallel_iterations=1)[1]
+    return ops.fori_loop(0, num_blocks, body, init)
+
+
+def _block_masks(rows, cols, only_negatives):
+    """Boolean (positives, denominator) masks of one block of anchor rows."""
+    row_sample, row_view, row_label = rows
+    col_sample, col_view, col_label = cols
+    same_sample = ops.equal(ops.expand_dims(row_sample, 1), ops.expand_dims(col_sample, 0))
+    same_view = ops.equal(ops.expand_dims(row_view, 1), ops.expand_dims(col_view, 0))
+    pair = same_sample
+    if row_label is not None and len(row_label.shape) == 1:
+        pair = ops.logical_or(pair, ops.equal(ops.expand_dims(row_label, 1),
+                                              ops.expand_dims(col_label, 0)))
+    elif row_label is not None:
+        shared = ops.matmul(row_label, ops.transpose(col_label))
+        pair = ops.logical_or(pair, ops.greater(shared, 0.0))
+    is_self = ops.logical_and(same_sample, same_view)
+    positives = ops.logical_and(pair, ops.logical_not(is_self))
+    denominator = ops.logical_not(pair if only_negatives else is_self)
+    return positives, denominator
+
+
+def _blocked_rows(anchors, contrast, rows, cols, temperature, only_negatives, block_size):
+    """Per-anchor-row [loss, num_positives] (shape [rows, 2]) with a recomputing gradient.
+
+    `anchors` has a multiple of `block_size` rows. The loss of row i is
+    logsumexp_{k in D_i} z_ik - mean_{k in P_i} z_ik with z = anchors @ contrast^T / t,
+    or 0 when P_i or D_i is empty. Only `anchors` and `contrast` get gradients.
+    """
+    num_rows, dim = anchors.shape[0], anchors.shape[1]
+    num_blocks = num_rows // block_size
+    dtype = anchors.dtype
+
+    def block(i, value):
+        return ops.slice(value, (i * block_size,) + (0,) * (len(value.shape) - 1),
+                         (block_size,) + tuple(value.shape[1:]))
+
+    def block_rows(i):
+        return tuple(None if r is None else block(i, r) for r in rows)
+
+    def logits_and_masks(i, anchors, contrast):
+        logits = ops.matmul(block(i, anchors), ops.transpose(contrast)) / temperature
+        return (logits,) + _block_masks(block_rows(i), cols, only_negatives)
+
+    @ops.custom_gradient
+    def rows_loss(anchors, contrast):
+        def forward_block(i, state):
+            losses, log_denominators, counts = state
+            logits, positives, denominator = logits_and_masks(i, anchors, contrast)
+            has_den = ops.any(denominator, axis=1)
+            row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
+            row_max = ops.where(has_den, row_max, 0.0)
+            total = ops.sum(ops.where(denominator,
+                                      ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
+            log_den = row_max + ops.log(ops.where(has_den, total, 1.0))
+            count = ops.sum(ops.cast(positives, dtype), axis=1)
+            positive_sum = ops.sum(ops.where(positives, logits, 0.0), axis=1)
+            valid = ops.logical_and(has_den, count > 0)
+            loss = ops.where(valid, log_den - positive_sum / ops.maximum(count, 1.0), 0.0)
+            start = (i * block_size,)
+            return (ops.slice_update(losses, start, loss),
+                    ops.slice_update(log_denominators, start,
+                                     ops.where(valid, log_den, float("inf"))),
+                    ops.slice_update(counts, start, count))
+
+        zeros = ops.zeros((num_rows,), dtype)
+        losses, log_denominators, counts = _loop(num_blocks, forward_block,
+                                                 (zeros, zeros, zeros))
+
+        def grad(*upstream, **unused_variables):
+            upstream = upstream[0]
+            if isinstance(upstream, (tuple, list)):  # JAX passes the outputs' structure.
+                upstream = upstream[0]
+            row_grad = upstream[:, 0]
+
+            def backward_block(i, state):
+                d_anchors, d_contrast = state
+                logits, positives, denominator = logits_and_masks(i, anchors, contrast)
+                # An invalid row has log_den = inf: its softmax and gradient are 0.
+                log_den = ops.expand_dims(block(i, log_denominators), 1)
+                softmax = ops.where(denominator, ops.exp(logits - log_den), 0.0)
+                count = ops.expand_dims(block(i, counts), 1)
+                weight = softmax - ops.where(positives, 1.0 / ops.maximum(count, 1.0), 0.0)
+                valid = ops.isfinite(log_den)
+                weight = ops.where(valid, weight * ops.expand_dims(block(i, row_grad), 1), 0.0)
+                weight = weight / temperature
+                d_block = ops.matmul(weight, contrast)
+                d_contrast = d_contrast + ops.matmul(ops.transpose(weight), block(i, anchors))
+                return ops.slice_update(d_anchors, (i * block_size, 0), d_block), d_contrast
+
+            return _loop(num_blocks, backward_block,
+                         (ops.zeros_like(anchors), ops.zeros_like(contrast)))
+
+        return ops.stack([losses, counts], axis=1), grad
+
+    del dim
+    return rows_loss(anchors, contrast)
+
+
+def _pad_rows(x, rows, value):
+    pad = [(0, rows - x.shape[0])] + [(0, 0)] * (len(x.shape) - 1)
+    return ops.pad(x, pad, constant_values=value)
+
+
+def blocked_contrastive_loss(
+    features,
+    labels=None,
+    *,
+    temperature=0.07,
+    contrast_mode="all",
+    summation_location="outside",
+    denominator_mode="all",
+    positives_cap=-1,
+    scale_by_temperature=True,
+    block_size=DEFAULT_BLOCK_SIZE,
+):
+    """`contrastive_loss` computed `block_size` anchor views at a time; shape [batch].
+
+    Same arguments and result as `supcon_tf.losses.contrastive_loss` for the options
+    `supports` accepts (ValueError otherwise). The batch size must be static.
+    """
+    validate_options(temperature, contrast_mode, summation_location, denominator_mode,
+                     positives_cap)
+    if not supports(summation_location, denominator_mode, positives_cap):
+        raise ValueError(
+            "blocked_contrastive_loss supports summation_location in "
+            f"{SUPPORTED_SUMMATION}, denominator_mode in {SUPPORTED_DENOMINATORS} and "
+            f"positives_cap=-1; received summation_location={summation_location!r}, "
+            f"denominator_mode={denominator_mode!r}, positives_cap={positives_cap!r}. "
+            "Use contrastive_loss for the other options."
+        )
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"`block_size` must be an integer >= 1; received {block_size!r}.")
+    features = ops.convert_to_tensor(features)
+    labels = None if labels is None else ops.convert_to_tensor(labels)
+    num_views = _validate_inputs(features, labels, positives_cap)
+    local_batch = features.shape[0]
+    if local_batch is None:
+        raise ValueError("blocked_contrastive_loss needs a static batch size; received "
+                         f"features of shape {tuple(features.shape)}.")
+    dtype = "float64" if features.dtype == "float64" else "float32"
+    features = ops.cast(features, dtype)
+    global_features, offset = distribute.cross_replica_concat(features)
+    global_batch = ops.shape(global_features)[0]
+    global_labels = None if labels is None else distribute.cross_replica_concat(labels)[0]
+    if labels is not None and len(labels.shape) == 2:
+        labels, global_labels = ops.cast(labels, dtype), ops.cast(global_labels, dtype)
+
+    dim = features.shape[2]
+    num_anchor_views = 1 if contrast_mode == "one" else num_views
+    anchors = ops.reshape(ops.transpose(features[:, :num_anchor_views], (1, 0, 2)), (-1, dim))
+    contrast = ops.reshape(ops.transpose(global_features, (1, 0, 2)), (-1, dim))
+    num_rows = num_anchor_views * local_batch
+    block_size = min(block_size, num_rows)
+    padded = -(-num_rows // block_size) * block_size
+
+    # Rows and columns are view-major (v * batch + i), as in the plain loss.
+    sample_ids = ops.arange(local_batch, dtype="int32") + ops.cast(offset, "int32")
+    rows = (ops.tile(sample_ids, (num_anchor_views,)),
+            ops.repeat(ops.arange(num_anchor_views, dtype="int32"), local_batch),
+            None if labels is None else ops.tile(labels, (num_anchor_views,)
+                                                 + (1,) * (len(labels.shape) - 1)))
+    cols = (ops.tile(ops.arange(global_batch, dtype="int32"), (num_views,)),
+            ops.repeat(ops.arange(num_views, dtype="int32"), global_batch),
+            None if labels is None else ops.tile(global_labels, (num_views,)
+                                                 + (1,) * (len(labels.shape) - 1)))
+    rows = (_pad_rows(rows[0], padded, -1), _pad_rows(rows[1], padded, -1),
+            None if labels is None else _pad_rows(rows[2], padded, -1 if len(
+                labels.shape) == 1 else 0))
+    result = _blocked_rows(_pad_rows(anchors, padded, 0), contrast, rows, cols,
+                           float(temperature), denominator_mode == "only_negatives",
+                           block_size)
+    loss = result[:num_rows, 0]
+    num_positives = ops.stop_gradient(result[:num_rows, 1])
+    if scale_by_temperature:
+        loss = loss * float(temperature)
+    loss = ops.reshape(loss, (num_anchor_views, local_batch))
+    if num_views != 1:
+        return ops.mean(loss, axis=0)
+    return ops.divide_no_nan(loss[0], num_positives)
