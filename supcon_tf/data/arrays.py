@@ -1,0 +1,51 @@
+"""In-memory NumPy arrays -> a `tf.data.Dataset` of (uint8 image, int64 label)."""
+
+import numpy as np
+
+from supcon_tf.data.info import DatasetInfo
+
+
+def as_uint8_images(images, name="images"):
+    """uint8 [N, H, W, C] from uint8 or float-in-[0, 1] arrays ([N, H, W] gains C = 1)."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"`{name}` must have shape [N, H, W] or [N, H, W, C] with C 1 or 3; "
+                         f"received shape {images.shape}.")
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.floating):
+        if images.size and (images.min() < 0 or images.max() > 1):
+            raise ValueError(f"float `{name}` must be in [0, 1]; received values in "
+                             f"[{images.min()}, {images.max()}].")
+        return np.round(images * 255).astype(np.uint8)
+    if np.issubdtype(images.dtype, np.integer):
+        if images.size and (images.min() < 0 or images.max() > 255):
+            raise ValueError(f"integer `{name}` must be in [0, 255]; received values in "
+                             f"[{images.min()}, {images.max()}].")
+        return images.astype(np.uint8)
+    raise ValueError(f"`{name}` must be uint8, integer or float; received dtype {images.dtype}.")
+
+
+def from_arrays(images, labels, name="arrays", class_names=None, split="train"):
+    """(dataset, info) from images [N, H, W(, C)] (uint8, or float in [0, 1]) and labels [N]."""
+    import tensorflow as tf
+
+    images = as_uint8_images(images)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"`labels` must have shape [N] with N = {len(images)} images; "
+                         f"received shape {labels.shape}.")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
+        raise ValueError(f"`labels` must be non-negative integer class ids; received dtype "
+                         f"{labels.dtype}" + (f", min {labels.min()}" if labels.size else "") + ".")
+    num_classes = len(class_names) if class_names else (int(labels.max()) + 1 if labels.size else 0)
+    if labels.size and labels.max() >= num_classes:
+        raise ValueError(f"`labels` go up to {labels.max()} but class_names has {num_classes}.")
+    info = DatasetInfo(name=name, num_classes=num_classes, image_shape=tuple(images.shape[1:]),
+                       split_sizes={split: len(images)},
+                       class_names=list(class_names) if class_names else
+                       [str(i) for i in range(num_classes)])
+    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+    return ds, info

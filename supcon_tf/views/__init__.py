@@ -1,0 +1,26 @@
+"""Augmenters as Keras layers and multi-view recipes (SimCLR, CIFAR, digits, RandAugment,
+AutoAugment, eval). `get(name, image_size=(H, W), **kwargs)` builds a named policy."""
+
+from supcon_tf.views.autoaugment import AutoAugment
+from supcon_tf.views.base import Augmenter, Compose
+from supcon_tf.views.blur import GaussianBlur
+from supcon_tf.views.color import ColorJitter, RandomGrayscale, Solarize
+from supcon_tf.views.crop import CenterCropResize, RandomResizedCrop
+from supcon_tf.views.multiview import MultiView
+from supcon_tf.views.policies import POLICIES
+from supcon_tf.views.randaugment import RandAugment
+
+
+def get(name, **kwargs):
+    """The augmentation policy `name` ("simclr", "cifar", "digits", "randaugment",
+    "autoaugment", "eval") built with `kwargs` (e.g. image_size=(32, 32), seed=0)."""
+    return POLICIES.get(name, **kwargs)
+
+
+def names():
+    return POLICIES.names()
+
+
+__all__ = ["AutoAugment", "Augmenter", "CenterCropResize", "ColorJitter", "Compose",
+           "GaussianBlur", "MultiView", "RandAugment", "RandomGrayscale", "RandomResizedCrop",
+           "Solarize", "get", "names"]
