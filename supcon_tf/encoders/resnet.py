@@ -25,11 +25,16 @@ BN_EPSILON = 1e-5
 
 
 def batch_norm(sync_batch_norm=False, name=None, gamma_zero=False):
-    """BatchNorm with the official SupCon/SimCLR settings, optionally synchronized."""
+    """BatchNorm with the official SupCon/SimCLR settings, optionally synchronized.
+
+    Synchronization matters under `tf.distribute`, where each replica sees a slice
+    of the batch. On JAX a jit-compiled step sees the global (sharded) batch as one
+    array, so its statistics are already global and Keras' flag does not apply.
+    """
     return layers.BatchNormalization(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
-        synchronized=sync_batch_norm,
+        synchronized=bool(sync_batch_norm) and keras.backend.backend() == "tensorflow",
         gamma_initializer="zeros" if gamma_zero else "ones",
         name=name,
     )
