@@ -11,8 +11,8 @@ import keras
 
 from supcon_tf.registry import register
 
-# A dict output is read at this key unless `output_key` names another (this package's
-# exports return it from `serving_default`).
+# A dict output with several keys is read at this key unless `output_key` names another
+# (this package's exports return it from `serving_default`); a one-key dict at its key.
 DEFAULT_OUTPUT_KEY = "unnormalized_embeddings"
 
 
@@ -49,7 +49,8 @@ class HubEncoderLayer(keras.layers.Layer):
       handle: a SavedModel directory or a TF Hub URL.
       signature: call this signature instead of the module's `__call__` (signatures
         run in inference mode and can be trained only through their variables).
-      output_key: the key to read when the module returns a dict.
+      output_key: the key to read when the module returns a dict (default: its only
+        key, else "unnormalized_embeddings").
     """
 
     def __init__(self, handle, signature=None, output_key=None, trainable=False, **kwargs):
@@ -82,7 +83,29 @@ class HubEncoderLayer(keras.layers.Layer):
                 f"The module {self.handle!r} is not callable (no `__call__`); pass "
                 f"`signature`, one of: {', '.join(repr(s) for s in sorted(signatures)) or 'none'}."
             )
+        self._key = self._check_output_key()
         self._wrap_variables()
+
+    def _check_output_key(self):
+        """The key to read from the module's dict output (None for a tensor output)."""
+        concrete = getattr(self._fn, "concrete_functions", None) or [self._fn]
+        outputs = getattr(concrete[0], "structured_outputs", None)
+        if not isinstance(outputs, dict):
+            if self.output_key is not None:
+                raise ValueError(
+                    f"The module {self.handle!r} returns a single tensor; `output_key` must "
+                    f"be None; received output_key={self.output_key!r}."
+                )
+            return None
+        key = self.output_key
+        if key is None:
+            key = next(iter(outputs)) if len(outputs) == 1 else DEFAULT_OUTPUT_KEY
+        if key not in outputs:
+            raise ValueError(
+                f"The module {self.handle!r} returns a dict; `output_key` must be one of "
+                f"{', '.join(repr(k) for k in sorted(outputs))}; received output_key={key!r}."
+            )
+        return key
 
     def _wrap_variables(self):
         """The module's tf.Variables as Keras weights (the same variables, not copies)."""
@@ -108,15 +131,7 @@ class HubEncoderLayer(keras.layers.Layer):
             out = self._fn(images, training=training)
         else:
             out = self._fn(images)
-        if isinstance(out, dict):
-            key = self.output_key or DEFAULT_OUTPUT_KEY
-            if key not in out:
-                raise ValueError(
-                    f"The module {self.handle!r} returns a dict; `output_key` must be one of "
-                    f"{', '.join(repr(k) for k in sorted(out))}; received output_key={key!r}."
-                )
-            out = out[key]
-        return out
+        return out[self._key] if self._key is not None else out
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,262 @@
+"""SavedModel export for TF Hub, loading without the package, `.keras` round trips, bad input."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+if keras.backend.backend() != "tensorflow":
+    pytest.skip("SavedModel export needs the TensorFlow backend", allow_module_level=True)
+
+import tensorflow as tf  # noqa: E402
+
+from supcon_tf import encoders, export, methods  # noqa: E402
+from supcon_tf.heads import ProjectionHead  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+import _export_helpers as helpers  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+TOL = 1e-6
+
+# The README's three loading examples, verbatim; the tests run them with the export's
+# path in place of "workdir/export".
+README_HUB_LOAD = '''\
+import numpy as np
+import tensorflow as tf
+import tensorflow_hub as hub
+
+export_dir = "workdir/export"  # written by `supcon-tf --mode=export` or export.export_saved_model
+module = hub.load(export_dir)
+spec = module.signatures["serving_default"].structured_input_signature[1]["images"]
+images = np.random.default_rng(0).random((4, *spec.shape[1:]), dtype=np.float32)  # in [0, 1]
+
+outputs = module.signatures["serving_default"](images=tf.constant(images))
+print({name: tuple(value.shape) for name, value in outputs.items()})
+# unnormalized_embeddings, embeddings, projection, logits, probabilities
+features = module(images)  # the representation, as outputs["unnormalized_embeddings"]
+embedded = module.signatures["embed"](images=tf.constant(images))["unnormalized_embeddings"]
+same = module.embed(tf.constant((images * 255).astype(np.uint8)))  # uint8 images work too
+'''
+
+README_KERAS_LAYER = '''\
+import json
+
+import numpy as np
+import tensorflow_hub as hub
+import tf_keras  # hub.KerasLayer is a tf_keras layer (pip install tf-keras)
+
+export_dir = "workdir/export"
+with open(f"{export_dir}/assets/config.json") as f:
+    image_shape = json.load(f)["image_shape"]
+rng = np.random.default_rng(0)
+images = rng.random((64, *image_shape), dtype=np.float32)
+labels = rng.integers(0, 10, size=64)
+
+model = tf_keras.Sequential([
+    tf_keras.Input(shape=image_shape),
+    hub.KerasLayer(export_dir, trainable=True),  # fine-tuned, BatchNorm in training mode
+    tf_keras.layers.Dense(10),
+])
+model.compile(optimizer=tf_keras.optimizers.SGD(0.01),
+              loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+history = model.fit(images, labels, batch_size=32, epochs=2, verbose=0)
+'''
+
+README_TFSM_LAYER = '''\
+import json
+
+import keras
+import numpy as np
+
+export_dir = "workdir/export"
+with open(f"{export_dir}/assets/config.json") as f:
+    image_shape = json.load(f)["image_shape"]
+
+inputs = keras.Input(shape=image_shape)
+outputs = keras.layers.TFSMLayer(export_dir, call_endpoint="serving_default")(inputs)
+model = keras.Model(inputs, outputs["embeddings"])  # or any other output of the signature
+embeddings = model.predict(np.zeros((2, *image_shape), np.float32), verbose=0)
+'''
+
+SNIPPETS = {"hub_load": README_HUB_LOAD, "keras_layer": README_KERAS_LAYER,
+            "tfsm_layer": README_TFSM_LAYER}
+
+
+@pytest.fixture(scope="module")
+def run():
+    return helpers.trained_run()
+
+
+def test_signatures_assets_and_checked_loading(run):
+    images, _ = helpers.data(n=8, seed=3)
+    ref = helpers.reference_outputs(run, images)
+    serving = export.load_saved_model(run.export_dir, "serving_default")
+    outputs = serving(images)
+    assert sorted(serving.saved_model.signatures) == [
+        "classify", "embed", "project", "serving_default"]
+    assert sorted(outputs) == sorted(export.OUTPUTS)
+    for key, value in outputs.items():
+        np.testing.assert_allclose(value.numpy(), ref[key], atol=TOL, rtol=0, err_msg=key)
+    for name, key in export.SIGNATURE_OUTPUTS.items():
+        out = serving.saved_model.signatures[name](images=tf.constant(images))
+        assert list(out) == [key]
+        np.testing.assert_allclose(out[key].numpy(), ref[key], atol=TOL, rtol=0)
+    # uint8 images at a float32 signature go through the module's function of that name.
+    uint8 = (images * 255).round().astype(np.uint8)
+    out = export.load_saved_model(run.export_dir, "embed")(uint8)
+    np.testing.assert_allclose(out["unnormalized_embeddings"].numpy(),
+                               helpers.reference_outputs(run, uint8)["unnormalized_embeddings"],
+                               atol=TOL, rtol=0)
+    np.testing.assert_allclose(np.linalg.norm(outputs["projection"], axis=-1), 1.0, atol=1e-5)
+    assert export.read_class_names(run.export_dir) == list(helpers.CLASS_NAMES)
+    info = export.read_config(run.export_dir)
+    assert info["image_shape"] == list(helpers.IMAGE_SHAPE)
+    assert info["config"] == json.loads(json.dumps(helpers.CONFIG))
+
+
+def test_loads_without_the_package_in_hub_keraslayer_and_tfsmlayer(run, tmp_path):
+    images, labels = helpers.data(n=16, seed=4)
+    uint8 = (images * 255).round().astype(np.uint8)
+    ref, ref8 = helpers.reference_outputs(run, images), helpers.reference_outputs(run, uint8)
+    data = {"images": images, "images_uint8": uint8, "labels": labels}
+    data.update({f"ref_{k}": v for k, v in ref.items()})
+    data.update({f"ref8_{k}": v for k, v in ref8.items()})
+    np.savez(tmp_path / "data.npz", **data)
+    snippets = {name: code.replace('"workdir/export"', repr(run.export_dir))
+                for name, code in SNIPPETS.items()}
+    (tmp_path / "snippets.json").write_text(json.dumps(snippets))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(TF_USE_LEGACY_KERAS="1", KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    # -I: no PYTHONPATH, no user site, not even the script's folder on sys.path.
+    proc = subprocess.run(
+        [sys.executable, "-I", str(HERE / "_hub_consumer.py"), run.export_dir,
+         str(tmp_path / "data.npz"), str(tmp_path / "snippets.json"),
+         str(tmp_path / "report.json")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+
+    assert not report["supcon_tf_importable"] and not report["supcon_tf_imported"]
+    assert report["signatures"] == ["classify", "embed", "project", "serving_default"]
+    diffs = report["diffs"]
+    for via in ("hub.load/signature", "hub.load/function", "hub.KerasLayer", "TFSMLayer"):
+        assert {k for k in diffs if k.startswith(f"{via}/serving_default/")} == {
+            f"{via}/serving_default/{key}" for key in export.OUTPUTS}
+        for name, key in export.SIGNATURE_OUTPUTS.items():
+            assert f"{via}/{name}/{key}" in diffs
+    assert len(diffs) == 5 * 8 + 4  # every output of every signature, 5 ways, and __call__
+    bad = {k: v for k, v in diffs.items() if not v <= TOL}
+    assert not bad, bad
+
+    # Training mode: encoder conv/dense kernels, BN gammas/betas (synchronized BN in training).
+    assert report["num_trainable_variables"] == len(run.encoder.weights) - 4
+    assert report["grads_missing_or_zero"] == []
+    assert report["num_bn_stats"] == 4 and report["bn_stats_changed"] == 4
+    assert report["finetune_num_trainable"] == report["num_trainable_variables"]
+    assert report["finetune_weights_changed"] == report["finetune_num_trainable"]
+    assert report["finetune_loss_after"] < 0.9 * report["finetune_loss_before"]
+
+    snippets = report["snippets"]
+    assert snippets["hub_load"]["features"] == [4, 16]
+    assert len(snippets["keras_layer"]["loss"]) == 2
+    assert snippets["tfsm_layer"]["embeddings"] == [2, 16]
+
+
+def test_export_refuses_bad_input(run, tmp_path):
+    kwargs = dict(encoder=run.encoder, head=run.head, image_shape=helpers.IMAGE_SHAPE)
+    with pytest.raises(ValueError, match="already exists; pass overwrite=True"):
+        export.export_saved_model(run.export_dir, **kwargs)
+    with pytest.raises(ValueError, match="image_shape"):
+        export.export_saved_model(tmp_path / "a", encoder=run.encoder, image_shape=(8, 8))
+    with pytest.raises(ValueError, match=r"match the encoder's input shape \(8, 8, 1\)"):
+        export.export_saved_model(tmp_path / "a", encoder=run.encoder, image_shape=(16, 16, 1))
+    with pytest.raises(ValueError, match="one name per class"):
+        export.export_saved_model(tmp_path / "a", encoder=run.encoder,
+                                  classifier_head=run.classifier.head,
+                                  image_shape=helpers.IMAGE_SHAPE, class_names=["a"])
+    unbuilt = ProjectionHead(output_dim=4)
+    with pytest.raises(ValueError, match="`head` .* is not built"):
+        export.export_saved_model(tmp_path / "a", encoder=run.encoder, head=unbuilt,
+                                  image_shape=helpers.IMAGE_SHAPE)
+    fresh = encoders.get("small_cnn", input_shape=helpers.IMAGE_SHAPE, widths=(8, 16), dim=16)
+    with pytest.raises(ValueError, match="looks untrained.*allow_untrained=True"):
+        export.export_saved_model(tmp_path / "a", encoder=fresh, image_shape=helpers.IMAGE_SHAPE)
+    assert not (tmp_path / "a").exists()
+
+
+def test_overwrite_replaces_an_export_and_heads_are_optional(run, tmp_path):
+    path = tmp_path / "export"
+    path.mkdir()
+    (path / "stale.txt").write_text("old")
+    export.export_saved_model(path, encoder=run.encoder, image_shape=helpers.IMAGE_SHAPE,
+                              overwrite=True)
+    assert not (path / "stale.txt").exists()
+    loaded = export.load_saved_model(path)
+    assert sorted(loaded.signatures) == ["embed", "serving_default"]
+    images, _ = helpers.data(n=4, seed=5)
+    out = loaded.signatures["serving_default"](images=tf.constant(images))
+    assert sorted(out) == ["embeddings", "unnormalized_embeddings"]
+    np.testing.assert_allclose(out["unnormalized_embeddings"].numpy(),
+                               helpers.reference_outputs(run, images)["unnormalized_embeddings"],
+                               atol=TOL, rtol=0)
+    assert export.read_class_names(path) == []
+    assert run.encoder.trainable is False  # The frozen encoder's flags are restored.
+
+
+def test_loading_refuses_bad_input(run, tmp_path):
+    with pytest.raises(ValueError, match="is not a SavedModel directory"):
+        export.load_saved_model(tmp_path)
+    with pytest.raises(ValueError, match="has no signature 'logits'; it has: 'classify', "
+                                         "'embed', 'project', 'serving_default'"):
+        export.load_saved_model(run.export_dir, "logits")
+    embed = export.load_saved_model(run.export_dir, "embed")
+    with pytest.raises(ValueError, match=r"must have shape \[batch, 8, 8, 1\]; received "
+                                         r"shape \[2, 16, 16, 1\]"):
+        embed(np.zeros((2, 16, 16, 1), np.float32))
+    with pytest.raises(ValueError, match=r"must have shape .*received shape \[8, 8, 1\]"):
+        embed(np.zeros((8, 8, 1), np.float32))
+    with pytest.raises(ValueError, match="float32 in .0, 1. or uint8; received dtype float64"):
+        embed(np.zeros((2, 8, 8, 1)))
+    with pytest.raises(ValueError, match="received dtype int32"):
+        embed(tf.zeros((2, 8, 8, 1), tf.int32))
+    # A plain SavedModel without this package's signatures.
+    plain = tf.Module()
+    plain.f = tf.function(lambda x: {"y": x * 2},
+                          input_signature=[tf.TensorSpec([None], tf.float32)])
+    tf.saved_model.save(plain, str(tmp_path / "plain"), signatures={"double": plain.f})
+    with pytest.raises(ValueError, match="has no signature 'serving_default'; it has: 'double'"):
+        export.load_saved_model(tmp_path / "plain", "serving_default")
+
+
+def test_keras_files_round_trip(run, tmp_path):
+    images, labels = helpers.data(n=8, seed=6)
+    path = export.save_keras(tmp_path / "supcon.keras", run.model)
+    with pytest.raises(ValueError, match="already exists"):
+        export.save_keras(tmp_path / "supcon.keras", run.model)
+    with pytest.raises(ValueError, match="must end in '.keras'"):
+        export.save_keras(tmp_path / "supcon.h5", run.model)
+    with pytest.raises(ValueError, match="existing '.keras' file"):
+        export.load_keras(tmp_path / "missing.keras")
+    model = export.load_keras(path, compile=False)
+    assert type(model) is methods.SupCon and type(model.head) is ProjectionHead
+    assert model.head.sync_batch_norm and type(model.method_loss).__name__ == "SupConLoss"
+    views = helpers.views(images)
+    for key in ("representation", "projection"):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(views)[key]),
+                                      keras.ops.convert_to_numpy(run.model(views)[key]))
+
+    path = export.save_keras(tmp_path / "classifier.keras", run.classifier)
+    classifier = export.load_keras(path, compile=False)
+    assert type(classifier) is methods.LinearClassifier and classifier.freeze_encoder
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(classifier(images)),
+                                  keras.ops.convert_to_numpy(run.classifier(images)))
+    # The loaded method trains on.
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(views, labels, batch_size=8, epochs=1, verbose=0)

@@ -1,0 +1,101 @@
+"""SavedModels / TF Hub modules as encoders: `encoders.get("hub:PATH")`."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+if keras.backend.backend() != "tensorflow":
+    pytest.skip("Hub encoders need the TensorFlow backend", allow_module_level=True)
+
+from supcon_tf import encoders, export, methods  # noqa: E402
+from supcon_tf.heads import ProjectionHead  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+import _export_helpers as helpers  # noqa: E402
+
+TOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def run():
+    return helpers.trained_run()
+
+
+def numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def test_exported_module_gives_the_original_linear_evaluation(run):
+    images, labels = helpers.data(n=16, seed=7)
+    encoder = encoders.get("hub:" + run.export_dir)  # frozen by default
+    assert encoder.input_shape == (None, *helpers.IMAGE_SHAPE)
+    assert len(encoder.weights) == len(run.encoder.weights) and not encoder.trainable_weights
+    np.testing.assert_allclose(encoder.predict(images, verbose=0),
+                               run.encoder.predict(images, verbose=0), atol=TOL, rtol=0)
+    classifier = methods.LinearClassifier(encoder, num_classes=len(helpers.CLASS_NAMES))
+    classifier(images)
+    classifier.head.set_weights(run.classifier.head.get_weights())
+    np.testing.assert_allclose(numpy(classifier(images)), numpy(run.classifier(images)),
+                               atol=TOL, rtol=0)
+    frozen = [numpy(w).copy() for w in encoder.weights]
+    head = [numpy(w).copy() for w in classifier.head.weights]
+    classifier.compile(optimizer=keras.optimizers.SGD(0.5))
+    classifier.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+    assert all(np.array_equal(a, numpy(w)) for a, w in zip(frozen, encoder.weights))
+    assert not any(np.array_equal(a, numpy(w)) for a, w in zip(head, classifier.head.weights))
+
+
+def test_trainable_module_trains_on_with_supcon(run):
+    images, labels = helpers.data(n=16, seed=8)
+    encoder = encoders.get("hub:" + run.export_dir, trainable=True,
+                           input_shape=helpers.IMAGE_SHAPE)
+    layer = encoder.get_layer("hub_module")
+    assert len(encoder.trainable_weights) == 8  # conv1, bn1 (2), conv2, bn2 (2), dense (2)
+    before = [numpy(w).copy() for w in encoder.weights]
+    model = methods.SupCon(encoder, ProjectionHead(output_dim=8))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(helpers.views(images), labels, batch_size=8, epochs=1, verbose=0)
+    # Every weight moved: the trainable ones by SGD, BatchNorm statistics in training mode.
+    assert not any(np.array_equal(b, numpy(w)) for b, w in zip(before, encoder.weights))
+    # The Keras weights are the module's own variables, not copies.
+    assert sorted(map(id, (w.value for w in layer.weights))) == sorted(
+        map(id, layer._module.variables))
+
+
+def test_signature_and_output_key(run):
+    images, _ = helpers.data(n=4, seed=9)
+    ref = helpers.reference_outputs(run, images)
+    encoder = encoders.get("hub:" + run.export_dir, signature="serving_default",
+                           output_key="embeddings")
+    np.testing.assert_allclose(numpy(encoder(images)), ref["embeddings"], atol=TOL, rtol=0)
+    with pytest.raises(ValueError, match="`output_key` must be one of 'embeddings', 'logits', "
+                                         "'probabilities', 'projection', 'unnorm.*'logit'"):
+        encoders.get("hub:" + run.export_dir, signature="serving_default", output_key="logit")
+    encoder = encoders.get("hub:" + run.export_dir, signature="project")  # its only output
+    np.testing.assert_allclose(numpy(encoder(images)), ref["projection"], atol=TOL, rtol=0)
+
+
+def test_bad_input(run, tmp_path):
+    with pytest.raises(ValueError, match="holds no saved_model.pb"):
+        encoders.get("hub:" + str(tmp_path))
+    with pytest.raises(ValueError, match="no signature 'nope'; it has: 'classify', 'embed'"):
+        encoders.get("hub:" + run.export_dir, signature="nope")
+    with pytest.raises(ValueError, match=r"must match the module's image shape \(8, 8, 1\)"):
+        encoders.get("hub:" + run.export_dir, input_shape=(16, 16, 1))
+    with pytest.raises(ValueError, match="Unknown encoder 'hub'"):
+        encoders.get("hub")
+
+
+def test_keras_file_with_a_hub_encoder_needs_unsafe_loading(run, tmp_path):
+    images, _ = helpers.data(n=4, seed=10)
+    encoder = encoders.get("hub:" + run.export_dir)
+    classifier = methods.LinearClassifier(encoder, num_classes=3)
+    expected = numpy(classifier(images))
+    path = export.save_keras(tmp_path / "hub.keras", classifier)
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        export.load_keras(path, compile=False)
+    loaded = export.load_keras(path, compile=False, safe_mode=False)
+    np.testing.assert_allclose(numpy(loaded(images)), expected, atol=TOL, rtol=0)
