@@ -306,23 +306,14 @@ def export_saved_model(path, *, encoder, head=None, classifier_head=None, image_
 # ---------------------------------------------------------------------------- reading
 
 
-def _signature_input(fn):
-    """The (TensorSpec) of a signature's single image input, or None."""
-    _, kwargs = fn.structured_input_signature
-    specs = list(kwargs.values())
-    return specs[0] if len(specs) == 1 else None
-
-
-def check_images(images, spec, where):
-    """Raises a ValueError unless `images` fit `spec` (shape; float32 or uint8)."""
-    dtype = str(getattr(images, "dtype", np.asarray(images).dtype))
-    dtype = dtype.replace("<dtype: '", "").replace("'>", "")
-    shape = tuple(images.shape)
-    want = tuple(spec.shape.as_list())
-    if dtype not in INPUT_DTYPES:
+def _check_images(images, spec, dtypes, where):
+    """Raises a ValueError unless `images` have one of `dtypes` and `spec`'s shape."""
+    if images.dtype.name not in dtypes:
+        wanted = " or ".join(f"{d} in [0, 1]" if d == "float32" else d for d in dtypes)
         raise ValueError(
-            f"images at {where} must be float32 in [0, 1] or uint8; received dtype {dtype}."
+            f"images at {where} must be {wanted}; received dtype {images.dtype.name}."
         )
+    shape, want = tuple(images.shape), tuple(spec.shape.as_list())
     if len(shape) != len(want) or any(w is not None and w != s for w, s in zip(want, shape)):
         wanted = ", ".join("batch" if w is None else str(w) for w in want)
         raise ValueError(
@@ -333,8 +324,9 @@ def check_images(images, spec, where):
 def load_saved_model(path, signature=None):
     """Loads an export; with `signature`, returns a checked function images -> dict.
 
-    The function takes float32 images in [0, 1] or uint8 images, of the export's
-    image shape, and raises a ValueError naming what it expected otherwise.
+    The function takes images of the signature's shape, float32 in [0, 1] (or
+    uint8, for this package's exports), and raises a ValueError naming what it
+    expected otherwise. It keeps the loaded object as `.saved_model`.
     """
     import tensorflow as tf
 
@@ -346,27 +338,27 @@ def load_saved_model(path, signature=None):
     obj = tf.saved_model.load(path)
     if signature is None:
         return obj
-    available = sorted(obj.signatures.keys())
     if signature not in obj.signatures:
         raise ValueError(
             f"The SavedModel at {path!r} has no signature {signature!r}; it has: "
-            f"{', '.join(repr(s) for s in available) or 'none'}."
+            f"{', '.join(repr(s) for s in sorted(obj.signatures)) or 'none'}."
         )
     concrete = obj.signatures[signature]
-    spec = _signature_input(concrete)
-    input_name = list(concrete.structured_input_signature[1])[0]
+    inputs = concrete.structured_input_signature[1]
+    if len(inputs) != 1:
+        raise ValueError(
+            f"The signature {signature!r} takes inputs {sorted(inputs)}, not one image tensor."
+        )
+    (input_name, spec), = inputs.items()
+    dtypes = [spec.dtype.name]
     polymorphic = getattr(obj, signature, None)  # This package's exports also take uint8.
+    if spec.dtype == tf.float32 and callable(polymorphic):
+        dtypes.append("uint8")
 
     def call(images):
         images = images if tf.is_tensor(images) else np.asarray(images)
-        check_images(images, spec, f"signature {signature!r}")
-        dtype = str(images.dtype.name if tf.is_tensor(images) else images.dtype)
-        if dtype != spec.dtype.name:
-            if polymorphic is None or not callable(polymorphic):
-                raise ValueError(
-                    f"images at signature {signature!r} must have dtype {spec.dtype.name}; "
-                    f"received dtype {dtype}."
-                )
+        _check_images(images, spec, dtypes, f"signature {signature!r}")
+        if images.dtype.name != spec.dtype.name:
             return polymorphic(tf.convert_to_tensor(images))
         return concrete(**{input_name: tf.convert_to_tensor(images)})
 

@@ -19,8 +19,7 @@ import tensorflow as tf  # noqa: E402
 from supcon_tf import encoders, export, methods  # noqa: E402
 from supcon_tf.heads import ProjectionHead  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-import _export_helpers as helpers  # noqa: E402
+import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 HERE = pathlib.Path(__file__).resolve().parent
 TOL = 1e-6

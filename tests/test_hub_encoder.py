@@ -1,7 +1,5 @@
 """SavedModels / TF Hub modules as encoders: `encoders.get("hub:PATH")`."""
 
-import os
-import sys
 
 import keras
 import numpy as np
@@ -13,8 +11,7 @@ if keras.backend.backend() != "tensorflow":
 from supcon_tf import encoders, export, methods  # noqa: E402
 from supcon_tf.heads import ProjectionHead  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-import _export_helpers as helpers  # noqa: E402
+import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 TOL = 1e-6
 
