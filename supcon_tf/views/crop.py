@@ -19,7 +19,8 @@ def crop_resize(b, images, y0, x0, h, w, size):
     """Bilinear resample of the boxes (y0, x0, h, w) [batch] of `images` to `size`.
 
     Sample i of the output sits at y0 + (i + 0.5) * h / out_h - 0.5 in input pixels,
-    the half-pixel convention of `tf.image.resize`. `b` is a Keras backend module.
+    clamped into the box: the half-pixel convention of `tf.image.resize`, so an
+    integer box gives `tf.image.resize` of the crop. `b` is a Keras backend module.
     """
     shape = b.shape(images)
     in_h = b.cast(shape[1], "float32")
@@ -28,6 +29,9 @@ def crop_resize(b, images, y0, x0, h, w, size):
     def axis_weights(start, length, out, limit):
         steps = (b.numpy.arange(out, dtype="float32") + 0.5) / out
         pos = start[:, None] + steps[None, :] * length[:, None] - 0.5
+        # Clamp into the box (as resizing the cropped image would), then the image.
+        pos = b.numpy.minimum(b.numpy.maximum(pos, start[:, None]),
+                              b.numpy.maximum(start + length - 1.0, start)[:, None])
         pos = b.numpy.clip(pos, 0.0, limit - 1.0)
         lo = b.numpy.floor(pos)
         frac = pos - lo
