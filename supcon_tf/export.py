@@ -175,10 +175,12 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
     obj.variables = list(variables)
     obj.head_variables = _unique(v for l in heads for v in l.variables)
     obj.trainable_variables = list(trainable)
-    obj.regularization_losses = [
-        tf.function(lambda v=v: tf.cast(v.regularizer(v), tf.float32), input_signature=[])
-        for v in trainable if getattr(v, "regularizer", None) is not None
-    ]
+    def regularization_loss(variable):
+        return tf.function(lambda: tf.cast(variable.regularizer(variable), tf.float32),
+                            input_signature=[])
+
+    obj.regularization_losses = [regularization_loss(v) for v in trainable
+                                 if getattr(v, "regularizer", None) is not None]
     specs = [tf.TensorSpec([None, *image_shape], dtype, name="images")
              for dtype in (tf.float32, tf.uint8)]
 

@@ -1,10 +1,7 @@
 """SavedModel export for TF Hub, loading without the package, `.keras` round trips, bad input."""
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,6 +17,7 @@ from supcon_tf import encoders, export, methods  # noqa: E402
 from supcon_tf.heads import ProjectionHead  # noqa: E402
 
 import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
+import _subprocess  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 TOL = 1e-6
@@ -131,15 +129,12 @@ def test_loads_without_the_package_in_hub_keraslayer_and_tfsmlayer(run, tmp_path
     snippets = {name: code.replace('"workdir/export"', repr(run.export_dir))
                 for name, code in SNIPPETS.items()}
     (tmp_path / "snippets.json").write_text(json.dumps(snippets))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(TF_USE_LEGACY_KERAS="1", KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
-    # -I: no PYTHONPATH, no user site, not even the script's folder on sys.path.
-    proc = subprocess.run(
-        [sys.executable, "-I", str(HERE / "_hub_consumer.py"), run.export_dir,
-         str(tmp_path / "data.npz"), str(tmp_path / "snippets.json"),
-         str(tmp_path / "report.json")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    # -I: PYTHONPATH ignored, no user site, neither the script's folder nor the working
+    # directory on sys.path; the script also blocks `supcon_tf` should it be installed.
+    _subprocess.run_all(
+        [["-I", str(HERE / "_hub_consumer.py"), run.export_dir, str(tmp_path / "data.npz"),
+          str(tmp_path / "snippets.json"), str(tmp_path / "report.json")]],
+        timeout=600, envs=[_subprocess.script_env(TF_USE_LEGACY_KERAS="1")])
     report = json.loads((tmp_path / "report.json").read_text())
 
     assert not report["supcon_tf_importable"] and not report["supcon_tf_imported"]
@@ -259,3 +254,21 @@ def test_keras_files_round_trip(run, tmp_path):
     # The loaded method trains on.
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     model.fit(views, labels, batch_size=8, epochs=1, verbose=0)
+
+
+def test_preprocessing_and_regularization_losses(tmp_path):
+    inputs = keras.Input(shape=(4, 4, 1))
+    dense = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.1))
+    encoder = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    path = export.export_saved_model(tmp_path / "export", encoder=encoder, image_shape=(4, 4, 1),
+                                     preprocessing=keras.layers.Rescaling(2.0, offset=-1.0))
+    loaded = export.load_saved_model(path)
+    kernel = keras.ops.convert_to_numpy(dense.kernel)
+    assert [float(loss()) for loss in loaded.regularization_losses] == pytest.approx(
+        [0.1 * float(np.sum(kernel**2))], rel=1e-6)
+    images = np.random.default_rng(0).random((2, 4, 4, 1)).astype("float32")
+    expected = keras.ops.convert_to_numpy(encoder(2.0 * images - 1.0))
+    np.testing.assert_allclose(loaded(images).numpy(), expected, atol=TOL, rtol=0)
+    uint8 = np.array([[0, 255], [255, 0]], np.uint8).reshape(1, 2, 2, 1).repeat(2, 1).repeat(2, 2)
+    expected = keras.ops.convert_to_numpy(encoder(2.0 * uint8.astype("float32") / 255 - 1.0))
+    np.testing.assert_allclose(loaded(uint8).numpy(), expected, atol=TOL, rtol=0)
