@@ -127,10 +127,10 @@ def test_cross_entropy_baseline_trains_encoder():
     before = [w.copy() for w in encoder.get_weights()]
     model = methods.CrossEntropyClassifier(encoder, num_classes=4)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    model.fit(images, labels, batch_size=32, epochs=3, verbose=0)
+    model.fit(images, labels, batch_size=32, epochs=6, verbose=0)  # BN statistics settle
     assert encoder.trainable
     assert any(not np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
-    assert model.evaluate(images, labels, verbose=0, return_dict=True)["top1"] > 0.5
+    assert model.evaluate(images, labels, verbose=0, return_dict=True)["top1"] > 0.8
 
 
 @pytest.mark.parametrize("cls,loss", [(methods.SupCon, SupConLoss(temperature=0.2)),
