@@ -59,6 +59,8 @@ class HubEncoderLayer(keras.layers.Layer):
                 "Hub encoders need Keras' TensorFlow backend; received backend "
                 f"{keras.backend.backend()!r}."
             )
+        # The module fixes its own dtypes: no mixed-precision autocasting of its inputs.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(trainable=trainable, **kwargs)
         self.handle = str(handle)
         self.signature = signature
@@ -125,6 +127,7 @@ class HubEncoderLayer(keras.layers.Layer):
 
     def call(self, images, training=False):
         training = bool(training) and self.trainable
+        images = keras.ops.cast(images, "float32")
         if self._input_name is not None:
             out = self._fn(**{self._input_name: images})
         elif self._training_arg:
