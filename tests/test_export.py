@@ -175,6 +175,9 @@ def test_export_refuses_bad_input(run, tmp_path):
         export.export_saved_model(tmp_path / "a", encoder=run.encoder,
                                   classifier_head=run.classifier.head,
                                   image_shape=helpers.IMAGE_SHAPE, class_names=["a"])
+    with pytest.raises(ValueError, match="`encoder` .* is not built and has no weights"):
+        export.export_saved_model(tmp_path / "a", image_shape=helpers.IMAGE_SHAPE,
+                                  encoder=keras.Sequential([keras.layers.Dense(2)]))
     unbuilt = ProjectionHead(output_dim=4)
     with pytest.raises(ValueError, match="`head` .* is not built"):
         export.export_saved_model(tmp_path / "a", encoder=run.encoder, head=unbuilt,
