@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from supcon_tf import distribute
+from supcon_tf.evaluation.probe import as_probe
 from supcon_tf.heads import ProjectionHead
 
 
@@ -50,17 +51,25 @@ class ContrastiveModel(keras.Model):
     [batch, num_views, H', W', C], e.g. `supcon_tf.views.MultiView`), training
     batches may be plain images: the views are drawn on the accelerator inside
     the compiled step. Evaluation batches still come as views.
+
+    With a `probe` (a number of classes, a `LinearHead` or a
+    `supcon_tf.evaluation.OnlineProbe`), a linear classifier also learns from the
+    stop-gradient representation of view 0 (`y_pred["probe_logits"]`); its
+    cross-entropy is added to the loss without touching the encoder's gradients,
+    and `probe_loss` / `probe_top1` are reported every epoch. Batches must then
+    carry class ids.
     """
 
     min_views = 2
     default_loss = None
 
-    def __init__(self, encoder, head=None, loss=None, augmenter=None, **kwargs):
+    def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.head = head if head is not None else ProjectionHead()
         self.method_loss = loss if loss is not None else self.default_loss()
         self.augmenter = augmenter
+        self.probe = as_probe(probe)
 
     def call(self, inputs, training=False):
         if len(inputs.shape) == 4 and training and self.augmenter is not None:
@@ -71,10 +80,13 @@ class ContrastiveModel(keras.Model):
         flat = ops.reshape(inputs, (-1, *image_shape))
         representation = self.encoder(flat, training=training)
         projection = self.head(representation, training=training)
-        return {
+        outputs = {
             "representation": ops.reshape(representation, (-1, num_views, representation.shape[-1])),
             "projection": ops.reshape(projection, (-1, num_views, projection.shape[-1])),
         }
+        if self.probe is not None:
+            outputs["probe_logits"] = self.probe(outputs["representation"])
+        return outputs
 
     def compile(self, optimizer="sgd", loss="auto", **kwargs):
         """Like `Model.compile`; `loss="auto"` keeps the method's own loss."""
@@ -88,6 +100,8 @@ class ContrastiveModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.compute_method_loss(y, y_pred, sample_weight)
+        if self.probe is not None:  # Stop-gradient inside: trains the probe alone.
+            loss = loss + self.probe.probe_loss(y, y_pred["probe_logits"], sample_weight)
         if self.losses:  # Regularization: its gradients are summed over replicas too.
             extra = ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
             loss = loss + extra / distribute.num_replicas_in_sync()
@@ -116,12 +130,13 @@ class ContrastiveModel(keras.Model):
             head=keras.saving.serialize_keras_object(self.head),
             loss=keras.saving.serialize_keras_object(self.method_loss),
             augmenter=keras.saving.serialize_keras_object(self.augmenter),
+            probe=keras.saving.serialize_keras_object(self.probe),
         )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "head", "loss", "augmenter"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("encoder", "head", "loss", "augmenter", "probe"):
+            config[key] = keras.saving.deserialize_keras_object(config.get(key))
         return cls(**config)

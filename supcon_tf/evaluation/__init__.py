@@ -1,0 +1,46 @@
+"""Evaluation: kNN monitor, online linear probe, linear-evaluation report, pictures.
+
+While pretraining: `KNNMonitor` (a callback logging weighted-kNN top-1) and the
+`OnlineProbe` a `ContrastiveModel(..., probe=num_classes)` trains on the
+stop-gradient representation. After stage 2: `linear_eval_report`. Pictures:
+`plot_embedding` (t-SNE / UMAP map) and `write_projector` (TensorBoard files).
+"""
+
+from supcon_tf.evaluation.embed import (
+    LabelledPredictor,
+    as_class_ids,
+    check_trained,
+    predict_with_labels,
+)
+from supcon_tf.evaluation.knn import KNNMonitor, knn_accuracy, knn_predict
+from supcon_tf.evaluation.plots import embedding_map, plot_confusion_matrix, plot_embedding
+from supcon_tf.evaluation.probe import OnlineProbe
+from supcon_tf.evaluation.projector import sprite_image, write_projector
+from supcon_tf.evaluation.report import (
+    classification_summary,
+    flatten_config,
+    key_settings,
+    linear_eval_report,
+    markdown_report,
+)
+
+__all__ = [
+    "KNNMonitor",
+    "LabelledPredictor",
+    "OnlineProbe",
+    "as_class_ids",
+    "check_trained",
+    "classification_summary",
+    "embedding_map",
+    "flatten_config",
+    "key_settings",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_eval_report",
+    "markdown_report",
+    "plot_confusion_matrix",
+    "plot_embedding",
+    "predict_with_labels",
+    "sprite_image",
+    "write_projector",
+]
