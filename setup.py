@@ -14,6 +14,7 @@ setup(
         "tensorflow~=2.21.0",
         "keras>=3.10",
         "tensorflow-hub>=0.16",
+        "setuptools<81",  # tensorflow-hub 0.16 imports pkg_resources, gone in setuptools 81
         "tensorflow-datasets>=4.9",
         "absl-py>=2.0",
         "ml-collections>=1.0",
