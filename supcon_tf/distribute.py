@@ -134,6 +134,30 @@ def tpu_strategy(tpu=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+def multi_worker_strategy(**kwargs):
+    """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)` that Keras 3's `fit` can use.
+
+    Keras 3 (checked with 3.15; keras-team/keras#20585) calls, only for this strategy,
+    `strategy.reduce("MEAN", batch, axis=None)` on a whole `(x, y)` batch before its
+    first step, and `strategy.reduce("MEAN", log, axis=0)` on scalar logs after each;
+    the strategy raises on both. This subclass reduces nests value by value and
+    scalars across replicas only; nothing else changes.
+    """
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            parent = super(MultiWorkerMirroredStrategy, self)
+
+            def one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return parent.reduce(reduce_op, v, None if rank == 0 else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy(**kwargs)
+
+
 def get_strategy(name="auto", tpu=None, devices=None):
     """A `tf.distribute.Strategy` for a `--strategy` name.
 
@@ -167,5 +191,5 @@ def get_strategy(name="auto", tpu=None, devices=None):
                 "`name`='multi_worker' reads the cluster from the TF_CONFIG environment "
                 "variable, which is not set."
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker_strategy()
     return tpu_strategy(tpu)

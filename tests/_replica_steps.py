@@ -5,7 +5,8 @@ trains SupCon, SimCLR and the linear stage for two steps on the same global
 batches under MirroredStrategy on REPLICAS replicas (and, for 1, no strategy),
 with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
 first step, the losses and metrics `fit` reported and every final weight
-(BatchNorm moving statistics included) to an .npz file in the directory given
+(BatchNorm moving statistics included), and for the linear stage the
+results of `evaluate`, to an .npz file in the directory given
 as argv[1]. One replica count per process: TensorFlow's collective ops do not
 support two MirroredStrategies over different device sets in one process.
 Usage: python tests/_replica_steps.py OUT_DIR REPLICAS [case ...]
@@ -99,6 +100,10 @@ def main(out_dir, replicas, cases):
             out.update({f"weight:{i}": np.array(w) for i, w in enumerate(model.weights)})
             out.update({f"metric:{k}": np.array([logs[k] for logs in recorder.logs])
                         for k in recorder.logs[0]})
+            if case == "linear":  # Linear evaluation's reported numbers.
+                scores = model.evaluate(x, y, batch_size=GLOBAL_BATCH, verbose=0,
+                                        return_dict=True)
+                out.update({f"metric:eval_{k}": np.array(v) for k, v in scores.items()})
             out["names"] = np.array([w.path for w in model.weights])
             out["replicas"] = np.array(strategy.num_replicas_in_sync)
             np.savez(os.path.join(out_dir, f"{case}_{label}.npz"), **out)

@@ -4,8 +4,9 @@
 devices before TensorFlow starts; one replica count per process) and trains
 SupCon, SimCLR and the linear stage for two steps on the same global batches
 with synchronized BatchNorm. Here the first step's gradients, every final weight
-(BatchNorm moving statistics included) and the loss / top-1 / top-5 that `fit`
-reported are compared with the run without a strategy.
+(BatchNorm moving statistics included), the loss / top-1 / top-5 that `fit`
+reported, and those `evaluate` returns for the linear stage, are compared with
+the run without a strategy.
 """
 
 import numpy as np
@@ -55,3 +56,4 @@ def test_runs_are_not_trivial(results):
         assert loss.shape == (2,) and loss[0] != loss[1]
     linear = results["linear_none"]
     assert 0 < linear["metric:top1"][-1] < linear["metric:top5"][-1] < 1
+    assert 0 < linear["metric:eval_top1"] < linear["metric:eval_top5"] < 1
