@@ -1,0 +1,204 @@
+"""Every key a run config may hold, its default and its type, and the checks on them.
+
+A config file sets what its experiment needs; `resolve` fills the rest from
+`defaults()`, rejects keys that do not exist (naming the closest) and values of the
+wrong type, and checks the names and ranges that can be checked without building
+anything. Sub-dicts listed in `OPEN_DICTS` hold keyword arguments of a factory
+(encoder, augmentation policy, loss, optimizer); their keys are checked against
+that factory's signature when the objects are built (`supcon_tf.cli.build`).
+"""
+
+import difflib
+
+import ml_collections
+
+from supcon_tf.cli.errors import UsageError
+
+METHODS = ("supcon", "simclr", "ce")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+AUGMENT_ON = ("host", "device")
+LR_SCALING = ("none", "linear", "sqrt")
+SCHEDULES = ("cosine", "constant")
+
+# Keys whose value is a dict of keyword arguments for a factory named elsewhere.
+OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "pretrain.optimizer_kwargs",
+              "linear.optimizer_kwargs")
+# Keys whose default is None: the types they accept.
+NULLABLE = {
+    "dataset.data_dir": (str,),
+    "views.image_size": (tuple, list),
+    "head.hidden_dims": (tuple, list),
+}
+
+
+def _stage(epochs, batch_size, optimizer, learning_rate):
+    return dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                optimizer_kwargs={}, learning_rate=learning_rate, lr_scaling="none",
+                warmup_epochs=0.0, weight_decay=0.0, schedule="cosine")
+
+
+def defaults():
+    """The full config with every key at its default (the digits SupCon run)."""
+    config = dict(
+        method="supcon",
+        seed=0,
+        precision="float32",
+        deterministic=False,  # deterministic TF ops and data order: bit-exact resumes
+        steps_per_execution=1,
+        checkpoint_every_steps=0,  # 0: checkpoint at the end of every epoch only
+        keep_checkpoints=2,
+        dataset=dict(name="digits", data_dir=None, train_split="train", test_split="test",
+                     shuffle_buffer=10_000),
+        encoder=dict(name="small_cnn", kwargs={}),
+        head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
+                  sync_batch_norm=False),
+        loss={},
+        views=dict(policy="simclr", num_views=2, augment_on="host", image_size=None,
+                   kwargs={}),
+        pretrain=_stage(100, 256, "sgd", 0.1),
+        linear=dict(_stage(30, 256, "sgd", 0.1), augmentation="eval"),
+        eval=dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1, plots=True,
+                  plot_samples=2000),
+        export=dict(enabled=True, keras_file=True),
+    )
+    return ml_collections.ConfigDict(config)
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and path not in OPEN_DICTS:
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _closest_key(path, known):
+    """The known key closest to `path`: by the full dotted path, else by its last part."""
+    close = difflib.get_close_matches(path, known, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    section, _, leaf = path.rpartition(".")
+    leaves = {}
+    for key in known:  # Prefer a key in the same section.
+        k_section, _, k_leaf = key.rpartition(".")
+        if k_leaf not in leaves or k_section == section:
+            leaves[k_leaf] = key
+    close = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.6)
+    return leaves[close[0]] if close else None
+
+
+def _type_ok(path, value, default):
+    if path in NULLABLE:
+        return value is None or isinstance(value, NULLABLE[path])
+    if path in OPEN_DICTS:
+        return isinstance(value, dict)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+               tuple: "a tuple", list: "a list", dict: "a dict"}
+
+
+def _type_name(path, default):
+    if path in NULLABLE:
+        return " or ".join(_TYPE_NAMES[t] for t in NULLABLE[path]) + " or None"
+    if path in OPEN_DICTS:
+        return "a dict"
+    return _TYPE_NAMES.get(type(default), type(default).__name__)
+
+
+def _set(tree, path, value):
+    *parents, leaf = path.split(".")
+    for key in parents:
+        tree = tree[key]
+    tree[leaf] = value
+
+
+def resolve(config):
+    """The config merged over `defaults()`, as a plain dict; raises `UsageError`."""
+    given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    base = defaults().to_dict()
+    known = _flatten(base)
+    merged = defaults().to_dict()
+    for path, value in _flatten(given).items():
+        if value == {} and any(k.startswith(path + ".") for k in known):
+            continue  # An empty section: all defaults.
+        if path not in known:
+            hint = _closest_key(path, known)
+            raise UsageError(
+                f"Unknown config key {path!r}."
+                + (f" Did you mean {hint!r}?" if hint else "")
+                + f" Valid keys: {', '.join(sorted(known))}."
+            )
+        if not _type_ok(path, value, known[path]):
+            raise UsageError(
+                f"Config key {path!r} must be {_type_name(path, known[path])}; received "
+                f"{value!r} of type {type(value).__name__}."
+            )
+        if isinstance(known[path], float) and isinstance(value, int):
+            value = float(value)
+        _set(merged, path, value)
+    _check_values(merged)
+    return merged
+
+
+def _choice(path, value, choices):
+    if value not in choices:
+        raise UsageError(
+            f"Config key {path!r} must be one of {', '.join(repr(c) for c in choices)}; "
+            f"received {value!r}."
+        )
+
+
+def _positive(path, value, allow_zero=False):
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"Config key {path!r} must be {bound}; received {value!r}.")
+
+
+def _check_values(c):
+    _choice("method", c["method"], METHODS)
+    _choice("precision", c["precision"], PRECISIONS)
+    _choice("views.augment_on", c["views"]["augment_on"], AUGMENT_ON)
+    for path in ("steps_per_execution", "keep_checkpoints", "views.num_views",
+                 "head.output_dim", "dataset.shuffle_buffer", "eval.knn_k",
+                 "eval.knn_temperature", "eval.plot_samples"):
+        section, _, key = path.rpartition(".")
+        _positive(path, (c[section] if section else c)[key])
+    _positive("checkpoint_every_steps", c["checkpoint_every_steps"], allow_zero=True)
+    _positive("eval.knn_every_epochs", c["eval"]["knn_every_epochs"], allow_zero=True)
+    for stage in ("pretrain", "linear"):
+        s = c[stage]
+        for key in ("epochs", "batch_size", "learning_rate"):
+            _positive(f"{stage}.{key}", s[key])
+        for key in ("warmup_epochs", "weight_decay"):
+            _positive(f"{stage}.{key}", s[key], allow_zero=True)
+        _choice(f"{stage}.lr_scaling", s["lr_scaling"], LR_SCALING)
+        _choice(f"{stage}.schedule", s["schedule"], SCHEDULES)
+    size = c["views"]["image_size"]
+    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0
+                                                        for v in size)):
+        raise UsageError(
+            f"Config key 'views.image_size' must be None or two positive ints (height, "
+            f"width); received {size!r}."
+        )
+    if c["method"] == "simclr" and c["views"]["num_views"] < 2:
+        raise UsageError(
+            "Config key 'views.num_views' must be >= 2 for method 'simclr' (a sample's "
+            f"positives are its other views); received {c['views']['num_views']}."
+        )
+    if c["method"] == "ce" and c["views"]["augment_on"] != "host":
+        raise UsageError(
+            "Config key 'views.augment_on' must be 'host' for method 'ce' (the cross-"
+            "entropy baseline takes augmented images from tf.data); received "
+            f"{c['views']['augment_on']!r}."
+        )

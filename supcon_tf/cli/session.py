@@ -1,0 +1,203 @@
+"""From parsed command-line values to a run: every check first, then the stages.
+
+`prepare(Settings(...))` does everything that can fail on bad input (config file,
+keys, types, names, work directory) and raises `UsageError` before any training;
+`Session.execute()` then runs the requested mode.
+"""
+
+import dataclasses
+import os
+import re
+
+from supcon_tf.cli import config_files, schema
+from supcon_tf.cli import workdir as wd
+from supcon_tf.cli.errors import UsageError
+
+_CONFIG_ARG = re.compile(r"^--config=(.*)$")
+_OVERRIDE_ARG = re.compile(r"^--config\.([\w.]+)(=.*)?$")
+
+
+@dataclasses.dataclass
+class Settings:
+    """The command line's values (what main.py read from its flags)."""
+
+    config: object  # the ConfigDict from --config (with overrides applied)
+    config_path: str
+    config_given: bool  # --config or an override was on the command line
+    workdir: str = None
+    mode: str = "all"
+    strategy: str = "auto"
+    tpu: str = None
+    overwrite: bool = False
+
+
+def locate_config_argument(argv):
+    """(argv with its `--config` path located, whether a config was given).
+
+    The path is resolved by `config_files.find_config`; without `--config`, the
+    default config is inserted. "Given" means `--config` or a `--config.KEY` override.
+    """
+    out = list(argv)
+    given = False
+    for i, arg in enumerate(out):
+        match = _CONFIG_ARG.match(arg)
+        if match:
+            out[i] = "--config=" + config_files.find_config(match.group(1))
+            given = True
+        elif arg == "--config" and i + 1 < len(out):
+            out[i + 1] = config_files.find_config(out[i + 1])
+            given = True
+        elif _OVERRIDE_ARG.match(arg):
+            given = True
+    if not any(a == "--config" or _CONFIG_ARG.match(a) for a in out):
+        default = config_files.default_config_path()
+        if default is not None:
+            out.insert(1, f"--config={default}")
+    return out, given
+
+
+def describe_config_error(error, argv=()):
+    """One paragraph for an error ml_collections raised while applying overrides."""
+    text = str(error).replace("\\n", " ").replace("\\'", "'")
+    missing = re.search(r"(\w+)'", text)
+    suggested = re.search(r'Did you mean "(\w+)"', text)
+    for key in (m.group(1) for m in map(_OVERRIDE_ARG.match, argv) if m):
+        parent, _, leaf = key.rpartition(".")
+        if missing and leaf == missing.group(1):
+            if suggested:
+                hint = f"{parent}.{suggested.group(1)}" if parent else suggested.group(1)
+            elif parent in schema.OPEN_DICTS:
+                hint = None
+            else:
+                hint = schema._closest_key(key, schema._flatten(schema.defaults().to_dict()))
+            return (f"Unknown config key {key!r} in --config.{key}."
+                    + (f" Did you mean {hint!r}?" if hint else "")
+                    + " Every key of a config is listed in its file; see configs/.")
+    return f"Bad config override: {' '.join(text.split())}"
+
+
+def describe_flag_error(error):
+    """One paragraph for an absl flag error (a bad value, or a config file that raised)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1:  # A traceback from loading the config file: keep its last line.
+        return f"{lines[0].split(':', 1)[0]}: {lines[-1]}"
+    return lines[0] if lines else repr(error)
+
+
+def _check_config_file(settings):
+    path = settings.config_path
+    if path is None:
+        raise UsageError(
+            "No config file given and no default config installed (configs/"
+            f"{config_files.DEFAULT_CONFIG} next to the package); pass --config=FILE.")
+    file_part = path.split(":", 1)[0]
+    if not os.path.isfile(file_part):
+        names = ", ".join(config_files.available_configs()) or "none found"
+        raise UsageError(f"Config file {file_part!r} does not exist. Bundled configs "
+                         f"(in configs/): {names}.")
+    if type(settings.config).__name__ == "_ErrorConfig":
+        raise UsageError(f"Config file {path!r} could not be loaded: "
+                         f"{getattr(settings.config, 'error', settings.config)}")
+
+
+def _resolved_config(settings, workdir):
+    """The resolved config dict of this invocation."""
+    stored = wd.stored_config(workdir) if workdir else None
+    if stored is not None and not settings.config_given:
+        return schema.resolve(stored)  # `supcon-tf --workdir=DIR` continues DIR's run.
+    _check_config_file(settings)
+    return schema.resolve(settings.config)
+
+
+class Session:
+    """A validated invocation, ready to run its mode."""
+
+    def __init__(self, settings, config, workdir, run):
+        self.settings = settings
+        self.config = config
+        self.workdir = workdir
+        self.run = run
+
+    def execute(self):
+        mode, run = self.settings.mode, self.run
+        result = {"workdir": self.workdir, "config": self.settings.config_path,
+                  "method": self.config["method"], "dataset": self.config["dataset"]["name"]}
+        if mode in ("all", "pretrain"):
+            run.pretrain()
+        if mode in ("all", "linear"):
+            result["metrics"] = run.linear()
+        if mode == "eval" or (mode == "all" and self.config["eval"]["plots"]
+                              and _has("evaluation")):
+            result["eval"] = run.evaluate()
+        export_dir = wd.path(self.workdir, "export")
+        if mode == "export" or (mode == "all" and self.config["export"]["enabled"]):
+            if mode == "all" and os.path.exists(export_dir) and not self.settings.overwrite:
+                run.log(f"[export] {export_dir} already exists; kept.")
+                result["export"] = export_dir
+            elif mode == "export" or _has("export"):
+                result["export"] = run.export(overwrite=self.settings.overwrite)
+        return result
+
+
+def _has(module):
+    from supcon_tf.cli import build
+
+    return build.optional_module(module) is not None
+
+
+def prepare(settings, log=print):
+    """Checks everything and builds the run; raises `UsageError` on bad input."""
+    from supcon_tf.cli import build
+
+    mode = settings.mode
+    if mode not in ("all", "pretrain") and not settings.workdir:
+        raise UsageError(f"--mode={mode} works on an existing run: pass --workdir=DIR of a "
+                         "run started with --mode=all or pretrain.")
+    workdir = settings.workdir or wd.default_workdir()
+    config = _resolved_config(settings, workdir)
+    stored = wd.stored_config(workdir)
+    if mode not in ("all", "pretrain"):
+        if stored is None:
+            raise UsageError(f"Work directory {workdir!r} holds no run (no "
+                             f"{wd.CONFIG_FILE}); start one with --mode=all or pretrain.")
+        wd.check_same_config(workdir, stored, config,
+                             hint=" Run this mode without --config to use the recorded one.")
+    elif not settings.overwrite:
+        wd.check_same_config(workdir, stored, config)
+    strategy = build.get_strategy(settings.strategy, settings.tpu)
+    _set_globals(config)
+    from supcon_tf.cli.stages import Run
+
+    run = Run(config, workdir, strategy, log=log)
+    if mode in ("all", "pretrain"):
+        wd.prepare(workdir, config, overwrite=settings.overwrite)
+    return Session(settings, config, workdir, run)
+
+
+def _set_globals(config):
+    """Precision policy, seeds and (optionally) deterministic ops, before any model."""
+    import keras
+    import tensorflow as tf
+
+    from supcon_tf.cli import build
+
+    build.set_precision(config["precision"])
+    keras.utils.set_random_seed(config["seed"])
+    if config["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+
+
+def print_result(result, seconds):
+    """The run's summary lines: accuracy, where the model and the logs are."""
+    lines = [f"supcon-tf: {result['method']} on {result['dataset']} finished in "
+             f"{seconds:.0f}s; work directory {os.path.abspath(result['workdir'])}"]
+    metrics = result.get("metrics")
+    if metrics:
+        lines.append(f"  linear evaluation ({metrics['test_split']} split): top-1 "
+                     f"{metrics['linear_top1']:.4f}, top-5 {metrics['linear_top5']:.4f}")
+    if result.get("export"):
+        lines.append(f"  exported model: {os.path.abspath(result['export'])}")
+    for key, value in (result.get("eval") or {}).items():
+        if isinstance(value, str):
+            lines.append(f"  {key}: {os.path.abspath(value)}")
+    print("\n".join(lines), flush=True)

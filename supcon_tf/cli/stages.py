@@ -1,0 +1,284 @@
+"""The stages of a run: pretrain, linear evaluation, evaluation report, export.
+
+`Run` builds what every stage needs once (data, input shape, strategy) from a
+resolved config and a work directory; each stage method builds its models under
+the strategy's scope, trains them with `ResumableFit` (so a rerun resumes) and
+writes its outputs into the work directory.
+"""
+
+import importlib
+import os
+
+import numpy as np
+
+from supcon_tf import methods
+from supcon_tf.cli import build, workdir as wd
+from supcon_tf.cli.errors import UsageError
+from supcon_tf.cli.training import ResumableFit, summary_writer
+
+
+CACHE_BYTES = 1 << 30
+
+
+def _first_view(views, labels):
+    return views[:, 0], labels
+
+
+class Run:
+    """One run: a resolved `config` (dict) in `workdir`, under `strategy`."""
+
+    def __init__(self, config, workdir, strategy, log=print):
+        self.config = config
+        self.workdir = workdir
+        self.strategy = strategy
+        self.log = log
+        self.data = importlib.import_module("supcon_tf.data")
+        self.views = importlib.import_module("supcon_tf.views")
+        self.train_data, self.test_data, self.info = build.load_data(config["dataset"])
+        self.input_shape = build.image_shape(config, self.info)
+        self.num_classes = int(self.info.num_classes)
+        self.class_names = list(getattr(self.info, "class_names", None) or
+                                [str(i) for i in range(self.num_classes)])
+        self.train_size = int(self.info.split_sizes[config["dataset"]["train_split"]])
+        for stage in ("pretrain", "linear"):
+            batch = config[stage]["batch_size"]
+            if batch > self.train_size:
+                raise UsageError(
+                    f"Config key '{stage}.batch_size' must be at most the {self.train_size} "
+                    f"images of the training split (every batch is full); received {batch}.")
+        # Everything a bad config can name is built once here, before any training.
+        self.resize = None
+        self._train_cache = None
+        if config["views"]["augment_on"] == "device" and self.info.image_shape[0] is None:
+            self.resize = self.input_shape[:2]  # Device batches need one image size.
+        self.pretrain_augmenter = build.augmenter(
+            config["views"]["policy"], self.input_shape[:2], config["views"]["kwargs"],
+            seed=config["seed"])
+        build.augmenter(config["linear"]["augmentation"], self.input_shape[:2],
+                        key="linear.augmentation")
+        self.eval_transform = build.augmenter("eval", self.input_shape[:2], key="eval")
+        for stage in ("pretrain", "linear"):
+            build.optimizer(config[stage], 1, stage)
+        with strategy.scope():
+            build.method(config, build.encoder(config, self.input_shape), self.num_classes)
+
+    def steps_per_epoch(self, stage):
+        return self.train_size // self.config[stage]["batch_size"]
+
+    def path(self, *parts):
+        return wd.path(self.workdir, *parts)
+
+    # ------------------------------------------------------------------ data
+
+    def _epoch_data(self, stage, policy, kwargs, num_views, augment_on):
+        """`fn(epoch, seed)`: the stage's batches for one epoch, fixed by `seed`.
+
+        The host augmenter is built afresh with that seed, so an epoch's views do not
+        depend on the epochs before it (a resumed run draws what an uninterrupted one
+        would, exactly so with `deterministic=True`).
+        """
+        c = self.config
+
+        def make(epoch, seed):
+            del epoch  # The order is a function of the seed alone.
+            batch = c[stage]["batch_size"]
+            if policy == "eval":  # A fixed transform: computed once, reshuffled per epoch.
+                ds = self._transformed_train().shuffle(
+                    c["dataset"]["shuffle_buffer"], seed=seed, reshuffle_each_iteration=False)
+                return ds.batch(batch, drop_remainder=True).prefetch(2)
+            augmenter = None
+            if augment_on == "host":
+                augmenter = build.augmenter(policy, self.input_shape[:2], kwargs, seed=seed)
+            ds = self.data.make_pretrain_dataset(
+                self.train_data, batch_size=batch, num_views=num_views,
+                augmenter=augmenter, augment_on=augment_on,
+                shuffle_buffer=c["dataset"]["shuffle_buffer"], seed=seed, repeat=False,
+                drop_remainder=True, deterministic=c["deterministic"],
+                resize=self.resize)
+            return ds.map(_first_view) if num_views == 1 and augment_on == "host" else ds
+
+        return make
+
+    def _transformed_train(self):
+        """The training images through the evaluation transform, unbatched; cached in
+        memory when they fit in CACHE_BYTES (so small datasets skip the work each epoch)."""
+        if self._train_cache is None:
+            ds = self.eval_data(self.train_data).unbatch()
+            if self.train_size * int(np.prod(self.input_shape)) * 4 <= CACHE_BYTES:
+                ds = ds.cache()
+            self._train_cache = ds
+        return self._train_cache
+
+    def eval_data(self, split_data, batch_size=None):
+        return self.data.make_eval_dataset(
+            split_data, batch_size=batch_size or self.config["linear"]["batch_size"],
+            transform=self.eval_transform)
+
+    # ---------------------------------------------------------------- models
+
+    def _pretrain_model(self):
+        """Stage-1 model (compiled, optimizer built) and its variable list."""
+        c = self.config
+        with self.strategy.scope():
+            encoder = build.encoder(c, self.input_shape)
+            multi_view = None
+            if c["method"] != "ce" and c["views"]["augment_on"] == "device":
+                multi_view = self.views.MultiView(self.pretrain_augmenter,
+                                                  c["views"]["num_views"])
+            model = build.method(c, encoder, self.num_classes, multi_view)
+            optimizer = build.optimizer(c["pretrain"], self.steps_per_epoch("pretrain"),
+                                        "pretrain")
+            model.compile(optimizer=optimizer, steps_per_execution=c["steps_per_execution"])
+            if c["method"] == "ce":
+                dummy = np.zeros((1, *self.input_shape), "float32")
+            else:
+                dummy = np.zeros((1, c["views"]["num_views"], *self.input_shape), "float32")
+            model(dummy, training=False)
+            optimizer.build(model.trainable_variables)
+        return model, list(model.variables) + list(optimizer.variables)
+
+    def _pretrain_fit(self, model, variables, callbacks=()):
+        c = self.config
+        num_views = 1 if c["method"] == "ce" else c["views"]["num_views"]
+        return ResumableFit(
+            "pretrain", model, variables,
+            self._epoch_data("pretrain", c["views"]["policy"], c["views"]["kwargs"],
+                             num_views, c["views"]["augment_on"]),
+            self.steps_per_epoch("pretrain"), c["pretrain"]["epochs"], c["seed"],
+            self.path("checkpoints", "pretrain"), keep=c["keep_checkpoints"],
+            checkpoint_every=c["checkpoint_every_steps"], log_dir=self.path("logs"),
+            callbacks=callbacks, log=self.log)
+
+    def pretrained(self):
+        """The stage-1 model restored from its final checkpoint."""
+        model, variables = self._pretrain_model()
+        fit = self._pretrain_fit(model, variables)
+        if not fit.completed():
+            latest = fit.checkpoints.latest()
+            done = latest["step"] if latest else 0
+            raise UsageError(
+                f"Work directory {self.workdir!r} has no finished pretraining (step {done} of "
+                f"{fit.total_steps}); run --mode=pretrain (or all) on it first.")
+        fit.restore()
+        return model
+
+    def _classifier(self):
+        """The stage-2 classifier: a linear head on the frozen pretrained encoder."""
+        pretrained = self.pretrained()
+        if self.config["method"] == "ce":
+            return pretrained, pretrained, None
+        c = self.config
+        with self.strategy.scope():
+            classifier = methods.LinearClassifier(pretrained.encoder, self.num_classes)
+            optimizer = build.optimizer(c["linear"], self.steps_per_epoch("linear"), "linear")
+            classifier.compile(optimizer=optimizer,
+                               steps_per_execution=c["steps_per_execution"])
+            classifier(np.zeros((1, *self.input_shape), "float32"))
+            optimizer.build(classifier.trainable_variables)
+        variables = list(classifier.head.variables) + list(optimizer.variables)
+        fit = ResumableFit(
+            "linear", classifier, variables,
+            self._epoch_data("linear", c["linear"]["augmentation"], {}, 1, "host"),
+            self.steps_per_epoch("linear"), c["linear"]["epochs"], c["seed"] + 1,
+            self.path("checkpoints", "linear"), keep=c["keep_checkpoints"],
+            checkpoint_every=c["checkpoint_every_steps"], log_dir=self.path("logs"),
+            log=self.log)
+        return pretrained, classifier, fit
+
+    # ---------------------------------------------------------------- stages
+
+    def pretrain(self):
+        c = self.config
+        model, variables = self._pretrain_model()
+        callbacks = []
+        evaluation = build.optional_module("evaluation")
+        if c["eval"]["knn_every_epochs"] and evaluation is not None and c["method"] != "ce":
+            callbacks.append(evaluation.KNNMonitor(
+                self.eval_data(self.train_data), self.eval_data(self.test_data),
+                every_n_epochs=c["eval"]["knn_every_epochs"], k=c["eval"]["knn_k"],
+                temperature=c["eval"]["knn_temperature"]))
+        self._pretrain_fit(model, variables, callbacks).run()
+        return model
+
+    def linear(self):
+        """Trains (or resumes) stage 2, evaluates it and writes `metrics.json`."""
+        pretrained, classifier, fit = self._classifier()
+        if fit is not None:
+            fit.run()
+            fit.restore()
+        results = classifier.evaluate(self.eval_data(self.test_data), verbose=0,
+                                      return_dict=True)
+        metrics = {
+            "method": self.config["method"],
+            "dataset": self.config["dataset"]["name"],
+            "test_split": self.config["dataset"]["test_split"],
+            "linear_top1": float(results["top1"]),
+            "linear_top5": float(results["top5"]),
+            "test_loss": float(results["loss"]),
+        }
+        wd.write_json(self.path(wd.METRICS_FILE), metrics)
+        self._summary("linear/test_top1", metrics["linear_top1"])
+        self._summary("linear/test_top5", metrics["linear_top5"])
+        return metrics
+
+    def _summary(self, tag, value):
+        import tensorflow as tf
+
+        writer = summary_writer(self.path("logs"), lambda _: None)
+        if writer is None:
+            return
+        with writer.as_default(step=0):
+            tf.summary.scalar(tag, value)
+        writer.flush()
+
+    def export(self, overwrite=False):
+        """Writes the SavedModel (and `model.keras`) of the trained run; returns its path."""
+        export = build.optional_module("export")
+        if export is None:
+            raise UsageError("This installation has no supcon_tf.export; cannot export.")
+        pretrained, classifier, fit = self._classifier()
+        if fit is not None:
+            if not fit.completed():
+                raise UsageError(
+                    f"Work directory {self.workdir!r} has no finished linear evaluation; "
+                    "run --mode=linear (or all) on it first.")
+            fit.restore()
+        target = self.path("export")
+        if os.path.exists(target) and not overwrite:
+            raise UsageError(f"Export folder {target!r} already exists; pass --overwrite to "
+                             "replace it.")
+        export.export_saved_model(
+            target, encoder=pretrained.encoder,
+            head=None if self.config["method"] == "ce" else pretrained.head,
+            classifier_head=classifier.head, image_shape=self.input_shape,
+            class_names=self.class_names, config=self.config, overwrite=overwrite)
+        if self.config["export"]["keras_file"] and hasattr(export, "save_keras"):
+            export.save_keras(os.path.join(target, "model.keras"), classifier, overwrite=True)
+        return target
+
+    def evaluate(self):
+        """The evaluation report and pictures of a trained run, under `eval/`."""
+        evaluation = build.optional_module("evaluation")
+        if evaluation is None:
+            raise UsageError("This installation has no supcon_tf.evaluation; cannot "
+                             "write the evaluation report.")
+        pretrained, classifier, fit = self._classifier()
+        if fit is not None:
+            fit.restore()
+        out = self.path("eval")
+        os.makedirs(out, exist_ok=True)
+        written = {}
+        report = evaluation.linear_eval_report(out, classifier, self.eval_data(self.test_data),
+                                               self.class_names, config=self.config)
+        written["report"] = report
+        if self.config["eval"]["plots"]:
+            test = self.eval_data(self.test_data.take(self.config["eval"]["plot_samples"]))
+            images = np.concatenate([x for x, _ in test.as_numpy_iterator()])
+            labels = np.concatenate([y for _, y in test.as_numpy_iterator()])
+            embeddings = pretrained.encoder.predict(images, verbose=0)
+            evaluation.plot_embedding(embeddings, labels, os.path.join(out, "embedding.png"),
+                                      class_names=self.class_names)
+            evaluation.write_projector(self.path("logs", "projector"), embeddings, labels,
+                                       images=images, class_names=self.class_names)
+            written["embedding"] = os.path.join(out, "embedding.png")
+        return written

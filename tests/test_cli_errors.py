@@ -1,0 +1,104 @@
+"""Bad input stops the command line before training: exit status 2 and one paragraph."""
+
+import importlib.util
+import json
+import os
+
+import ml_collections
+import pytest
+
+from _cli_runs import ROOT, TINY, run_many
+from supcon_tf.cli import schema
+from supcon_tf.cli.errors import UsageError
+
+
+def _digits_config(arg="local"):
+    spec = importlib.util.spec_from_file_location(
+        "digits_supcon", os.path.join(ROOT, "configs", "digits_supcon.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+# ------------------------------------------------------------------ in-process: schema
+
+
+def test_resolve_fills_defaults_and_keeps_values():
+    config = ml_collections.ConfigDict({"method": "simclr", "pretrain": {"epochs": 3}})
+    resolved = schema.resolve(config)
+    assert resolved["method"] == "simclr" and resolved["pretrain"]["epochs"] == 3
+    assert resolved["pretrain"]["batch_size"] == schema.defaults().pretrain.batch_size
+    assert resolved["pretrain"]["learning_rate"] == schema.defaults().pretrain.learning_rate
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"pretrain": {"epoch": 3}}, "Unknown config key 'pretrain.epoch'. Did you mean "
+                                 "'pretrain.epochs'?"),
+    ({"dataset": {"nmae": "digits"}}, "Did you mean 'dataset.name'?"),
+    ({"lineár": {}}, "Unknown config key"),
+    ({"pretrain": {"epochs": "ten"}}, "'pretrain.epochs' must be an integer; received 'ten'"),
+    ({"pretrain": {"learning_rate": "0.1"}}, "'pretrain.learning_rate' must be a number"),
+    ({"deterministic": 1}, "'deterministic' must be a boolean"),
+    ({"views": {"image_size": 32}}, "'views.image_size' must be a tuple or a list or None"),
+    ({"views": {"image_size": (32,)}}, "two positive ints"),
+    ({"encoder": {"kwargs": 3}}, "'encoder.kwargs' must be a dict"),
+    ({"method": "moco"}, "'method' must be one of 'supcon', 'simclr', 'ce'; received 'moco'"),
+    ({"precision": "fp8"}, "'precision' must be one of"),
+    ({"pretrain": {"epochs": 0}}, "'pretrain.epochs' must be > 0"),
+    ({"linear": {"lr_scaling": "cubic"}}, "'linear.lr_scaling' must be one of"),
+    ({"method": "simclr", "views": {"num_views": 1}}, "must be >= 2 for method 'simclr'"),
+])
+def test_resolve_rejects(config, message):
+    with pytest.raises(UsageError) as info:
+        schema.resolve(config)
+    assert message in str(info.value)
+
+
+def test_ints_are_accepted_for_floats():
+    resolved = schema.resolve({"pretrain": {"learning_rate": 1}})
+    assert resolved["pretrain"]["learning_rate"] == 1.0
+    assert isinstance(resolved["pretrain"]["learning_rate"], float)
+
+
+# ------------------------------------------------------------ subprocess: the command
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path):
+    # A workdir that holds a SimCLR run: a SupCon command on it must be refused.
+    other = _digits_config()
+    other.method = "simclr"
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "config.json").write_text(json.dumps(schema.resolve(other)))
+    fresh = str(tmp_path / "fresh")
+    cases = [
+        (["--config.pretrain.epoch=3"],
+         ["Unknown config key 'pretrain.epoch'", "Did you mean 'pretrain.epochs'?"]),
+        (["--config.pretrain.epochs=abc"], ["--config.pretrain.epochs=abc", "int()"]),
+        (["--config=configs/does_not_exist.py"],
+         ["'configs/does_not_exist.py' does not exist", "digits_supcon.py"]),
+        (TINY + ["--config.dataset.name=digitz"], ["dataset", "digitz"]),
+        (TINY + ["--config.encoder.name=resnet51"],
+         ["Unknown encoder 'resnet51'", "Did you mean 'resnet50'", "small_cnn"]),
+        (TINY + ["--config.method=moco"], ["'method' must be one of 'supcon', 'simclr', 'ce'"]),
+        (TINY + ["--config.pretrain.optimizer=lasr"],
+         ["Unknown optimizer 'lasr'", "Did you mean 'lars'?", "adamw"]),
+        (TINY + ["--config.views.policy=simcrl"], ["simcrl", "simclr"]),
+        (TINY + [f"--workdir={taken}"],
+         ["holds a run of a different config", "method: 'simclr' -> 'supcon'", "--overwrite"]),
+        (TINY + ["--mode=export", f"--workdir={fresh}"], ["holds no run"]),
+        (TINY + ["--strategy=quantum"], ["quantum", "mirrored"]),
+    ]
+    results = run_many([args + [f"--workdir={tmp_path / 'w'}"]
+                        if not any(a.startswith("--workdir") for a in args) else args
+                        for args, _ in cases])
+    for (args, expected), (status, output) in zip(cases, results):
+        assert status == 2, f"{args}: status {status}\n{output}"
+        error = [line for line in output.splitlines() if line.startswith("supcon-tf: error:")]
+        assert len(error) == 1, f"{args}: expected one error paragraph\n{output}"
+        for text in expected:
+            assert text in error[0], f"{args}: {text!r} not in {error[0]!r}"
+        assert "Traceback" not in output, output
+    # Nothing was trained or claimed: the refused workdir still holds the other run only.
+    assert sorted(os.listdir(taken)) == ["config.json"]
+    assert not os.path.exists(fresh) and not os.path.exists(tmp_path / "w")

@@ -1,0 +1,102 @@
+"""Every bundled config: loads, passes the schema, names things that exist, documents its
+command, and its "local" variant builds its encoder; the papers' key settings are pinned."""
+
+import importlib.util
+import os
+import re
+
+import pytest
+
+from supcon_tf import encoders, optimizers, views
+from supcon_tf.cli import build, schema
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar10_simclr",
+         "cifar10_ce", "cifar100_supcon", "imagenet_supcon", "imagenet_simclr"]
+
+
+def _module(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs",
+                                                                     f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_config_file_is_listed():
+    on_disk = {f[:-3] for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".py")}
+    assert on_disk == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("arg", [None, "local"])
+def test_config_resolves_and_names_exist(name, arg):
+    module = _module(name)
+    config = schema.resolve(module.get_config(arg))
+    # The docstring holds the commands that run it (full and local).
+    assert f"supcon-tf --config=configs/{name}.py" in module.__doc__
+    assert f"--config=configs/{name}.py:local" in module.__doc__
+    assert config["encoder"]["name"] in encoders.ENCODERS
+    assert config["views"]["policy"] in views.POLICIES
+    assert config["linear"]["augmentation"] in views.POLICIES
+    for stage in ("pretrain", "linear"):
+        assert config[stage]["optimizer"] in optimizers.OPTIMIZERS
+        build.check_kwargs(f"{stage}.optimizer_kwargs",
+                           optimizers.OPTIMIZERS.lookup(config[stage]["optimizer"]),
+                           config[stage]["optimizer_kwargs"])
+    build.check_kwargs("encoder.kwargs", encoders.ENCODERS.lookup(config["encoder"]["name"]),
+                       config["encoder"]["kwargs"], reserved=("input_shape",))
+    build.check_kwargs("views.kwargs", views.POLICIES.lookup(config["views"]["policy"]),
+                       config["views"]["kwargs"], reserved=("image_size", "seed"))
+    if config["method"] != "ce":
+        build.loss(config)
+
+
+def test_unknown_config_argument_is_refused():
+    with pytest.raises(ValueError, match="Unknown config argument 'tiny'"):
+        _module("digits_supcon").get_config("tiny")
+
+
+@pytest.mark.parametrize("name, shape", [("cifar10_supcon", (32, 32, 3)),
+                                         ("imagenet_simclr", (64, 64, 3)),
+                                         ("digits_supcon", (8, 8, 1))])
+def test_local_variants_build_small_encoders(name, shape):
+    config = schema.resolve(_module(name).get_config("local"))
+    if config["views"]["image_size"] is not None:
+        assert tuple(config["views"]["image_size"]) == shape[:2]
+    encoder = build.encoder(config, shape)
+    assert encoder.count_params() < 500_000
+
+
+# The papers' settings each config claims in its docstring.
+PAPER = {
+    "cifar10_supcon": dict(method="supcon", encoder="resnet50", stem="cifar", batch=1024,
+                           temperature=0.1, optimizer="sgd", lr=0.5, epochs=1000),
+    "cifar100_supcon": dict(method="supcon", encoder="resnet50", stem="cifar", batch=1024,
+                            temperature=0.1, optimizer="sgd", lr=0.5, epochs=1000),
+    "cifar10_simclr": dict(method="simclr", encoder="resnet18", stem="cifar", batch=512,
+                           temperature=0.5, optimizer="lars", lr=1.0, epochs=1000),
+    "cifar10_ce": dict(method="ce", encoder="resnet50", stem="cifar", batch=1024,
+                       temperature=None, optimizer="sgd", lr=0.8, epochs=500),
+    "imagenet_supcon": dict(method="supcon", encoder="resnet50", stem="imagenet", batch=6144,
+                            temperature=0.1, optimizer="lars", lr=0.3, epochs=700),
+    "imagenet_simclr": dict(method="simclr", encoder="resnet50", stem="imagenet", batch=4096,
+                            temperature=0.1, optimizer="lars", lr=0.3, epochs=1000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER))
+def test_paper_settings(name):
+    want = PAPER[name]
+    c = schema.resolve(_module(name).get_config())
+    assert c["method"] == want["method"]
+    assert c["encoder"]["name"] == want["encoder"]
+    assert c["encoder"]["kwargs"]["stem"] == want["stem"]
+    assert c["pretrain"]["batch_size"] == want["batch"]
+    assert c["pretrain"]["optimizer"] == want["optimizer"]
+    assert c["pretrain"]["learning_rate"] == want["lr"]
+    assert c["pretrain"]["epochs"] == want["epochs"]
+    if want["temperature"] is not None:
+        assert c["loss"]["temperature"] == want["temperature"]
+    doc = _module(name).__doc__
+    assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc
