@@ -99,3 +99,27 @@ def test_flatten_config_handles_config_dicts():
     assert evaluation.flatten_config(config) == {"method": "simclr", "optim.lr": 0.3,
                                                  "optim.betas": [0.9, 0.99]}
     assert evaluation.key_settings(config) == {"method": "simclr", "optim.lr": 0.3}
+
+
+def test_evaluate_run_writes_everything(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    classifier, images, labels = trained_classifier()
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    out = evaluation.evaluate_run(str(tmp_path / "eval"), classifier.encoder, data,
+                                  ["l", "m", "r"], classifier=classifier, sample=40,
+                                  projector_sample=50)
+    assert out["report"]["num_samples"] == 60
+    assert png_size(out["embedding_plot"]) == (800, 800)
+    assert out["projector"]["num_points"] == 50
+    assert png_size(out["projector"]["sprite"]) == (8 * 8, 8 * 8)  # 50 images: 8x8 grid
+    names = {p.name for p in (tmp_path / "eval").iterdir()}
+    assert {"report.json", "report.md", "confusion_matrix.png", "embedding_tsne.png",
+            "projector"} <= names
+
+
+def test_evaluate_run_needs_a_trained_encoder(tmp_path):
+    data = (np.zeros((4, 8, 8, 1), np.float32), np.zeros(4, int))
+    with pytest.raises(ValueError, match="`encoder` has no trained weights"):
+        evaluation.evaluate_run(str(tmp_path), None, data)
+    with pytest.raises(ValueError, match="`encoder` has no trained weights"):
+        evaluation.evaluate_run(str(tmp_path), keras.Sequential([keras.layers.Dense(3)]), data)

@@ -4,6 +4,7 @@ While pretraining: `KNNMonitor` (a callback logging weighted-kNN top-1) and the
 `OnlineProbe` a `ContrastiveModel(..., probe=num_classes)` trains on the
 stop-gradient representation. After stage 2: `linear_eval_report`. Pictures:
 `plot_embedding` (t-SNE / UMAP map) and `write_projector` (TensorBoard files).
+`evaluate_run` writes all of it for a finished run.
 """
 
 from supcon_tf.evaluation.embed import (
@@ -23,6 +24,7 @@ from supcon_tf.evaluation.report import (
     linear_eval_report,
     markdown_report,
 )
+from supcon_tf.evaluation.run import evaluate_run, take_arrays
 
 __all__ = [
     "KNNMonitor",
@@ -32,6 +34,7 @@ __all__ = [
     "check_trained",
     "classification_summary",
     "embedding_map",
+    "evaluate_run",
     "flatten_config",
     "key_settings",
     "knn_accuracy",
@@ -42,5 +45,6 @@ __all__ = [
     "plot_embedding",
     "predict_with_labels",
     "sprite_image",
+    "take_arrays",
     "write_projector",
 ]
