@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from supcon_tf import encoders, evaluation, methods
+from supcon_tf import encoders, methods
 from supcon_tf.evaluation import OnlineProbe
 from supcon_tf.heads import LinearHead, ProjectionHead
 

@@ -16,13 +16,13 @@ import numpy as np
 from supcon_tf.evaluation.embed import check_trained, predict_with_labels
 from supcon_tf.evaluation.plots import plot_confusion_matrix
 
-# Config leaves shown in report.md (matched on the last component of the dotted
-# name); report.json keeps the whole config.
+# Config settings shown in report.md, matched on the whole dotted name or on its
+# last component; report.json keeps the whole config.
 KEY_SETTINGS = (
-    "method", "dataset", "encoder", "width_multiplier", "image_size", "epochs",
-    "pretrain_epochs", "linear_epochs", "batch_size", "optimizer", "learning_rate", "lr",
-    "weight_decay", "temperature", "num_views", "augmentation", "projection_dim",
-    "output_dim", "seed",
+    "method", "dataset", "dataset.name", "encoder", "encoder.name", "width_multiplier",
+    "image_size", "epochs", "batch_size", "optimizer", "learning_rate", "lr", "weight_decay",
+    "temperature", "num_views", "views.policy", "augmentation", "output_dim", "precision",
+    "seed",
 )
 
 
@@ -47,9 +47,10 @@ def flatten_config(config, prefix=""):
 
 
 def key_settings(config, keys=KEY_SETTINGS):
-    """The settings of `config` whose last name component is in `keys`, in config order."""
+    """The settings of `config` whose dotted name, or its last part, is in `keys`; config order."""
     flat = flatten_config(config)
-    return {name: value for name, value in flat.items() if name.rsplit(".", 1)[-1] in keys}
+    return {name: value for name, value in flat.items()
+            if name in keys or name.rsplit(".", 1)[-1] in keys}
 
 
 def classification_summary(logits, labels, num_classes):
