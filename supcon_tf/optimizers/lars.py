@@ -68,7 +68,7 @@ class LARS(keras.optimizers.Optimizer):
         self.nesterov = bool(nesterov)
 
     def adapts(self, variable):
-        """Whether `variable` gets weight decay and the trust ratio (its path matches no pattern)."""
+        """Whether `variable` gets weight decay and the trust ratio: its path matches no pattern."""
         path = getattr(variable, "path", None) or variable.name
         return not any(re.search(p, path) for p in self.exclude_from_adaptation)
 
