@@ -83,46 +83,73 @@ class ColorJitter(Augmenter):
         return cls(brightness=0.8 * s, contrast=0.8 * s, saturation=0.8 * s, hue=0.2 * s,
                    **kwargs)
 
-    def _ops(self, batch, channels):
-        """[(op(images) -> images)] for the enabled ops, factors drawn per image."""
-        b, ops = self.backend, []
+    def _factors(self, batch, channels):
+        """Per-image draws {op: factor}, for the enabled ops in SimCLR's listed order."""
+        factors = {}
         if self.brightness > 0:
             if self.brightness_mode == "multiplicative":
-                f = self.uniform((batch,), max(0.0, 1 - self.brightness), 1 + self.brightness)
+                factors["brightness"] = self.uniform(
+                    (batch,), max(0.0, 1 - self.brightness), 1 + self.brightness)
             else:
-                f = self.uniform((batch,), -self.brightness, self.brightness)
-            ops.append(lambda x, f=f: adjust_brightness(b, x, f, self.brightness_mode))
+                factors["brightness"] = self.uniform((batch,), -self.brightness, self.brightness)
         if self.contrast > 0:
-            f = self.uniform((batch,), max(0.0, 1 - self.contrast), 1 + self.contrast)
-            ops.append(lambda x, f=f: adjust_contrast(b, x, f))
+            factors["contrast"] = self.uniform((batch,), max(0.0, 1 - self.contrast),
+                                               1 + self.contrast)
         if self.saturation > 0 and channels == 3:
-            f = self.uniform((batch,), max(0.0, 1 - self.saturation), 1 + self.saturation)
-            ops.append(lambda x, f=f: adjust_saturation(b, x, f))
+            factors["saturation"] = self.uniform((batch,), max(0.0, 1 - self.saturation),
+                                                 1 + self.saturation)
         if self.hue > 0 and channels == 3:
-            f = self.uniform((batch,), -self.hue, self.hue)
-            ops.append(lambda x, f=f: adjust_hue(b, x, f))
-        return ops
+            factors["hue"] = self.uniform((batch,), -self.hue, self.hue)
+        return factors
+
+    def _step(self, images, factors, active):
+        """One jitter step: each image applies the op `active[op]` marks for it.
+
+        Every op runs once on the whole batch with identity parameters (factor 1,
+        shift 0) for the images that do not apply it at this step, so a step costs
+        one pass of each op (one HSV round trip) rather than one per candidate op.
+        """
+        b = self.backend
+        identity = {"brightness": 1.0 if self.brightness_mode == "multiplicative" else 0.0,
+                    "contrast": 1.0, "saturation": 1.0, "hue": 0.0}
+        f = {op: b.numpy.where(active[op], factors[op], identity[op]) for op in factors}
+        if "brightness" in f:
+            images = adjust_brightness(b, images, f["brightness"], self.brightness_mode)
+        if "contrast" in f:
+            images = adjust_contrast(b, images, f["contrast"])
+        if "saturation" in f or "hue" in f:
+            hsv = b.image.rgb_to_hsv(images)
+            h, s, v = hsv[..., :1], hsv[..., 1:2], hsv[..., 2:]
+            if "hue" in f:
+                h = h + _per_image(f["hue"])
+                h = h - b.numpy.floor(h)
+            if "saturation" in f:
+                s = b.numpy.clip(s * _per_image(f["saturation"]), 0.0, 1.0)
+            rgb = b.image.hsv_to_rgb(b.numpy.concatenate([h, s, v], -1))
+            # Images with neither op at this step keep their exact values.
+            touched = b.numpy.logical_or(active.get("saturation", False), active.get("hue", False))
+            images = b.numpy.where(_per_image(touched), b.numpy.clip(rgb, 0.0, 1.0), images)
+        return images
 
     def augment(self, images, training):
         if not training:
             return images
         b = self.backend
         batch = b.shape(images)[0]
-        ops = self._ops(batch, images.shape[-1])
-        if not ops:
+        factors = self._factors(batch, images.shape[-1])
+        if not factors:
             return images
+        names = list(factors)
         out = images
-        if self.random_order and len(ops) > 1:
+        if self.random_order and len(names) > 1:
             # order[i, k] = the op image i applies at step k: argsort of uniform noise.
-            order = b.numpy.argsort(self.uniform((batch, len(ops))), axis=1)
-            for k in range(len(ops)):
-                step = out
-                for j, op in enumerate(ops):
-                    step = b.numpy.where(_per_image(order[:, k] == j), op(out), step)
-                out = step
+            order = b.numpy.argsort(self.uniform((batch, len(names))), axis=1)
+            for k in range(len(names)):
+                out = self._step(out, factors, {op: order[:, k] == j for j, op in enumerate(names)})
         else:
-            for op in ops:
-                out = op(out)
+            ones = b.numpy.ones((batch,), dtype="bool")
+            for op in names:
+                out = self._step(out, factors, {o: ones if o == op else ~ones for o in names})
         apply = self.uniform((batch,)) < self.p
         return b.numpy.where(_per_image(apply), out, images)
 

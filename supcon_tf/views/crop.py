@@ -83,10 +83,6 @@ class RandomResizedCrop(Augmenter):
         self.attempts = int(check_positive("attempts", attempts))
         self.allow_upsample = bool(allow_upsample)
 
-    def build(self, input_shape):
-        _check_fits(self, tuple(input_shape)[-4:] if len(input_shape) == 4 else (None, *input_shape))
-        super().build(input_shape)
-
     def sample_boxes(self, batch, in_h, in_w):
         """(y0, x0, h, w) [batch] in input pixels."""
         b = self.backend
@@ -114,6 +110,7 @@ class RandomResizedCrop(Augmenter):
         return y0, x0, h, w
 
     def augment(self, images, training):
+        _check_fits(self, tuple(images.shape))
         b = self.backend
         shape = b.shape(images)
         batch = shape[0]
@@ -160,11 +157,8 @@ class CenterCropResize(Augmenter):
         self.std = None if std is None else [float(s) for s in std]
         self.allow_upsample = bool(allow_upsample)
 
-    def build(self, input_shape):
-        _check_fits(self, tuple(input_shape)[-4:] if len(input_shape) == 4 else (None, *input_shape))
-        super().build(input_shape)
-
     def augment(self, images, training):
+        _check_fits(self, tuple(images.shape))
         b = self.backend
         shape = b.shape(images)
         in_h = b.cast(shape[1], "float32")
