@@ -46,7 +46,10 @@ def auto_blocked(features, contrast_mode="all", **options):
     True when the options are supported, the batch size is static and the number of
     logits (anchor views x global contrast views) is at least `AUTO_THRESHOLD`.
     """
-    shape = tuple(features.shape)
+    try:
+        shape = tuple(features.shape)
+    except ValueError:  # Unknown rank.
+        return False
     if len(shape) != 3 or shape[0] is None or shape[1] is None or not supports(**options):
         return False
     anchor_views = 1 if contrast_mode == "one" else shape[1]

@@ -1,0 +1,126 @@
+"""Gradient caching: sub-batch encoding gives the full-batch loss and gradients."""
+
+import keras
+import numpy as np
+import pytest
+
+from supcon_tf import encoders, methods
+from supcon_tf.heads import ProjectionHead
+from supcon_tf.losses import SupConLoss
+from supcon_tf.methods.gradient_cache import GradientCacheSimCLR, GradientCacheSupCon
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="gradient caching is TensorFlow-only")
+RNG = np.random.default_rng(0)
+VIEWS = (3 * RNG.standard_normal((10, 2, 8, 8, 1))).astype("float32")
+LABELS = RNG.integers(0, 3, 10)
+
+
+def no_batchnorm_encoder():
+    """Conv encoder without batch-dependent layers: caching must be exact."""
+    keras.utils.set_random_seed(1)
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(8, activation="relu"),
+    ])
+
+
+def build(cls, encoder, **kwargs):
+    keras.utils.set_random_seed(2)
+    model = cls(encoder, ProjectionHead(hidden_dims=[8], output_dim=4, use_batch_norm=False),
+                loss=SupConLoss(temperature=0.5), **kwargs)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    model(VIEWS[:2])
+    return model
+
+
+def full_batch_gradients(model, views, labels):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        outputs = model(views, training=True)
+        loss = model.compute_loss(y=labels, y_pred=outputs)
+    return loss, tape.gradient(loss, model.trainable_weights)
+
+
+@pytest.mark.parametrize("sub_batch_size", [1, 3, 4, 10, 64])
+def test_gradients_equal_full_batch_without_batchnorm(sub_batch_size):
+    model = build(GradientCacheSupCon, no_batchnorm_encoder(), sub_batch_size=sub_batch_size)
+    want_loss, want = full_batch_gradients(model, VIEWS, LABELS)
+    loss, outputs, got = model.cached_gradients(VIEWS, LABELS)
+    np.testing.assert_allclose(float(loss), float(want_loss), rtol=1e-6)
+    assert outputs["projection"].shape == (10, 2, 4)
+    assert len(got) == len(want) == len(model.trainable_weights)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    assert max(float(np.abs(g).max()) for g in got) > 1e-3
+
+
+@pytest.mark.parametrize("jit_compile,sub_batch_size", [(False, 4), (True, 5)])
+def test_fit_step_equals_plain_step(jit_compile, sub_batch_size):
+    """One SGD step by `fit` (compiled, dynamic batch) moves the weights like the plain step."""
+    plain = build(methods.SupCon, no_batchnorm_encoder())
+    cached = build(GradientCacheSupCon, no_batchnorm_encoder(), sub_batch_size=sub_batch_size)
+    cached.set_weights(plain.get_weights())
+    for model in (plain, cached):
+        model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=jit_compile)
+    history = [m.fit(VIEWS, LABELS, batch_size=10, epochs=1, shuffle=False, verbose=0)
+               for m in (plain, cached)]
+    np.testing.assert_allclose(history[1].history["loss"], history[0].history["loss"],
+                               rtol=1e-5)
+    moved = False
+    for a, b, before in zip(plain.get_weights(), cached.get_weights(),
+                            build(methods.SupCon, no_batchnorm_encoder()).get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+        moved = moved or not np.allclose(a, before)
+    assert moved
+
+
+def test_one_sub_batch_with_batchnorm_is_the_plain_step():
+    """sub_batch_size >= batch: same weights and BatchNorm statistics (updated once)."""
+    def encoder():
+        keras.utils.set_random_seed(3)
+        return encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4, 8), dim=8)
+
+    plain = build(methods.SupCon, encoder())
+    cached = build(GradientCacheSupCon, encoder(), sub_batch_size=16)
+    cached.set_weights(plain.get_weights())
+    for model in (plain, cached):
+        model.fit(VIEWS, LABELS, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(plain.get_weights(), cached.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_batchnorm_statistics_updated_once_per_sub_batch():
+    # Two sub-batches: the moving mean moves twice (momentum 0.9 each), not four times.
+    encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4,), dim=8)
+    model = build(GradientCacheSupCon, encoder, sub_batch_size=5)
+    bn = encoder.get_layer("bn1")
+    conv = encoder.get_layer("conv1")
+    model.cached_gradients(VIEWS, LABELS)
+    features = [conv(VIEWS[i:i + 5].reshape(-1, 8, 8, 1)).numpy() for i in (0, 5)]
+    mean = np.zeros(4)
+    for f in features:
+        mean = 0.9 * mean + 0.1 * f.mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(bn.moving_mean.numpy(), mean, rtol=1e-4, atol=1e-6)
+
+
+def test_simclr_variant_and_serialization_round_trip():
+    model = build(GradientCacheSimCLR, no_batchnorm_encoder(), sub_batch_size=3)
+    want_loss, want = full_batch_gradients(model, VIEWS, None)
+    loss, _, got = model.cached_gradients(VIEWS)
+    np.testing.assert_allclose(float(loss), float(want_loss), rtol=1e-6)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    config = model.get_config()
+    assert config["sub_batch_size"] == 3
+    clone = GradientCacheSimCLR.from_config(config)
+    assert isinstance(clone, GradientCacheSimCLR) and clone.sub_batch_size == 3
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, "4"])
+def test_bad_sub_batch_size_raises(bad):
+    with pytest.raises(ValueError, match="sub_batch_size"):
+        GradientCacheSupCon(no_batchnorm_encoder(), sub_batch_size=bad)
