@@ -10,6 +10,14 @@ from png_reference import png_size
 from supcon_tf import evaluation
 
 
+@pytest.fixture(autouse=True)
+def one_openmp_thread():
+    """t-SNE on one thread: its OpenMP workers spin badly on a busy 2-core CI box."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
 def clustered(n=90, classes=3, dim=12, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % classes

@@ -11,6 +11,14 @@ from supcon_tf import encoders, evaluation, methods
 from supcon_tf.evaluation.plots import confusion_figsize
 
 
+@pytest.fixture(autouse=True)
+def one_openmp_thread():
+    """t-SNE on one thread: its OpenMP workers spin badly on a busy 2-core CI box."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
 def test_classification_summary_hand_values():
     logits = np.array([[3, 2, 1, 0, -1, -2],   # true 0: top-1 right
                        [0, 1, 2, 3, 4, 5],     # true 0: ranked last, outside top-5
