@@ -10,6 +10,9 @@ import tensorflow as tf
 from supcon_tf import distribute, encoders, methods
 from supcon_tf.heads import ProjectionHead
 
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="tf.distribute runs on the TensorFlow backend")
+
 CLUSTER = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
                       "task": {"type": "worker", "index": 0}})
 

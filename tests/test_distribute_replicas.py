@@ -9,10 +9,14 @@ reported, and those `evaluate` returns for the linear stage, are compared with
 the run without a strategy.
 """
 
+import keras
 import numpy as np
 import pytest
 
 from _subprocess import run_all
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="tf.distribute runs on the TensorFlow backend")
 
 CASES = ("supcon", "simclr", "linear")
 REPLICAS = (1, 2, 4)

@@ -1,9 +1,5 @@
 """LARS against its update rule written out in NumPy, exclusions included."""
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -143,19 +139,3 @@ def test_trains_a_model_under_fit():
     y = x[:, :2] * 2.0
     history = model.fit(x, y, batch_size=8, epochs=3, verbose=0).history["loss"]
     assert np.all(np.isfinite(history)) and history[-1] < history[0]
-
-
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="already running on another backend")
-def test_numpy_reference_on_jax_backend():
-    """The same reference test, run in a subprocess with KERAS_BACKEND=jax."""
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    here = os.path.dirname(os.path.abspath(__file__))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.dirname(here),
-                                                    env.get("PYTHONPATH")) if p)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", "numpy_reference and not jax or exclusions or plain_momentum"],
-        env=env, cwd=os.path.dirname(here), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout and "skipped" not in result.stdout.split("\n")[-2]

@@ -9,11 +9,16 @@ tensor's largest magnitude (float32 sums in another order, compounded over steps
 import json
 import socket
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from _multi_worker import STEPS, train
 from _subprocess import run_all, script_env
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="tf.distribute runs on the TensorFlow backend")
 
 
 def free_ports(count):
