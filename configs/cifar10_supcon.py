@@ -45,8 +45,8 @@ def get_config(arg=None):
                     optimizer_kwargs=dict(momentum=0.9), learning_rate=5.0,
                     lr_scaling="none", warmup_epochs=0.0, weight_decay=0.0,
                     schedule="cosine", augmentation="cifar")
-    c.eval = dict(knn_every_epochs=10, knn_k=200, knn_temperature=0.1, plots=True,
-                  plot_samples=2000)
+    c.eval = dict(knn_every_epochs=10, knn_k=200, knn_temperature=0.1,
+                  online_probe=False, plots=True, plot_samples=2000)
     c.export = dict(enabled=True, keras_file=True)
 
     if arg == "local":

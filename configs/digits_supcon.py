@@ -42,8 +42,8 @@ def get_config(arg=None):
     c.linear = dict(epochs=40, batch_size=256, optimizer="adam", optimizer_kwargs={},
                     learning_rate=1e-2, lr_scaling="none", warmup_epochs=0.0,
                     weight_decay=0.0, schedule="cosine", augmentation="eval")
-    c.eval = dict(knn_every_epochs=0, knn_k=20, knn_temperature=0.1, plots=True,
-                  plot_samples=2000)
+    c.eval = dict(knn_every_epochs=0, knn_k=20, knn_temperature=0.1,
+                  online_probe=False, plots=True, plot_samples=2000)
     c.export = dict(enabled=True, keras_file=True)
 
     if arg == "local":

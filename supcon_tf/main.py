@@ -14,6 +14,7 @@ with status 2 and a message before any training.
 import os
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads: no C++ chatter.
 
@@ -71,6 +72,8 @@ def main(argv):
              "(see --helpfull).")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
+        # Keras' note on subclassed models built by a first call (ours are, on purpose).
+        warnings.filterwarnings("ignore", message=r"`build\(\)` was called on layer")
     start = time.time()
     try:
         config_path = config_flags.get_config_filename(flags.FLAGS["config"])
@@ -79,10 +82,9 @@ def main(argv):
             config_given=_CONFIG_GIVEN,
             workdir=_WORKDIR.value, mode=_MODE.value, strategy=_STRATEGY.value,
             tpu=_TPU.value, overwrite=_OVERWRITE.value)
-        run_session = session.prepare(settings)
-    except UsageError as e:
+        result = session.prepare(settings).execute()
+    except UsageError as e:  # Raised before any training of the stage that found it.
         fail(str(e))
-    result = run_session.execute()
     session.print_result(result, time.time() - start)
 
 

@@ -148,12 +148,14 @@ def loss(config):
         raise UsageError(f"Config key 'loss': {e}") from e
 
 
-def method(config, encoder_model, num_classes, multi_view=None):
-    """The stage-1 model: SupCon / SimCLR, or the cross-entropy classifier."""
+def method(config, encoder_model, num_classes, multi_view=None, probe=False):
+    """The stage-1 model: SupCon / SimCLR (with an online linear probe on request), or
+    the cross-entropy classifier."""
     if config["method"] == "ce":
         return methods.CrossEntropyClassifier(encoder_model, num_classes=num_classes)
+    kwargs = {"probe": num_classes} if probe else {}
     return methods.get(config["method"], encoder=encoder_model, head=head(config),
-                       loss=loss(config), augmenter=multi_view)
+                       loss=loss(config), augmenter=multi_view, **kwargs)
 
 
 def scaled_learning_rate(stage):

@@ -57,8 +57,8 @@ def defaults():
                    kwargs={}),
         pretrain=_stage(100, 256, "sgd", 0.1),
         linear=dict(_stage(30, 256, "sgd", 0.1), augmentation="eval"),
-        eval=dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1, plots=True,
-                  plot_samples=2000),
+        eval=dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1, online_probe=False,
+                  plots=True, plot_samples=2000),
         export=dict(enabled=True, keras_file=True),
     )
     return ml_collections.ConfigDict(config)

@@ -100,11 +100,24 @@ def _check_config_file(settings):
                          f"{getattr(settings.config, 'error', settings.config)}")
 
 
+def _stored_resolved(workdir):
+    """The workdir's recorded config with keys added since it was written at their
+    defaults (so an older run still compares equal), or None."""
+    stored = wd.stored_config(workdir)
+    if stored is None:
+        return None
+    try:
+        return schema.resolve(stored)
+    except UsageError as e:
+        raise UsageError(f"Work directory {workdir!r} records a config this version cannot "
+                         f"read: {e}") from e
+
+
 def _resolved_config(settings, workdir):
     """The resolved config dict of this invocation."""
-    stored = wd.stored_config(workdir) if workdir else None
+    stored = _stored_resolved(workdir)
     if stored is not None and not settings.config_given:
-        return schema.resolve(stored)  # `supcon-tf --workdir=DIR` continues DIR's run.
+        return stored  # `supcon-tf --workdir=DIR` continues DIR's run.
     _check_config_file(settings)
     return schema.resolve(settings.config)
 
@@ -155,7 +168,7 @@ def prepare(settings, log=print):
                          "run started with --mode=all or pretrain.")
     workdir = settings.workdir or wd.default_workdir()
     config = _resolved_config(settings, workdir)
-    stored = wd.stored_config(workdir)
+    stored = _stored_resolved(workdir)
     if mode not in ("all", "pretrain"):
         if stored is None:
             raise UsageError(f"Work directory {workdir!r} holds no run (no "

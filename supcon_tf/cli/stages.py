@@ -49,6 +49,7 @@ class Run:
         # Everything a bad config can name is built once here, before any training.
         self.resize = None
         self._train_cache = None
+        self._built = {}  # models restored once and shared by the stages of this process
         if config["views"]["augment_on"] == "device" and self.info.image_shape[0] is None:
             self.resize = self.input_shape[:2]  # Device batches need one image size.
         self.pretrain_augmenter = build.augmenter(
@@ -125,7 +126,8 @@ class Run:
             if c["method"] != "ce" and c["views"]["augment_on"] == "device":
                 multi_view = self.views.MultiView(self.pretrain_augmenter,
                                                   c["views"]["num_views"])
-            model = build.method(c, encoder, self.num_classes, multi_view)
+            model = build.method(c, encoder, self.num_classes, multi_view,
+                                 probe=c["eval"]["online_probe"])
             optimizer = build.optimizer(c["pretrain"], self.steps_per_epoch("pretrain"),
                                         "pretrain")
             model.compile(optimizer=optimizer, steps_per_execution=c["steps_per_execution"])
@@ -150,7 +152,9 @@ class Run:
             callbacks=callbacks, log=self.log)
 
     def pretrained(self):
-        """The stage-1 model restored from its final checkpoint."""
+        """The stage-1 model restored from its final checkpoint (built once per run)."""
+        if "pretrained" in self._built:
+            return self._built["pretrained"]
         model, variables = self._pretrain_model()
         fit = self._pretrain_fit(model, variables)
         if not fit.completed():
@@ -160,12 +164,16 @@ class Run:
                 f"Work directory {self.workdir!r} has no finished pretraining (step {done} of "
                 f"{fit.total_steps}); run --mode=pretrain (or all) on it first.")
         fit.restore()
+        self._built["pretrained"] = model
         return model
 
     def _classifier(self):
         """The stage-2 classifier: a linear head on the frozen pretrained encoder."""
+        if "classifier" in self._built:
+            return self._built["classifier"]
         pretrained = self.pretrained()
         if self.config["method"] == "ce":
+            self._built["classifier"] = (pretrained, pretrained, None)
             return pretrained, pretrained, None
         c = self.config
         with self.strategy.scope():
@@ -183,6 +191,7 @@ class Run:
             self.path("checkpoints", "linear"), keep=c["keep_checkpoints"],
             checkpoint_every=c["checkpoint_every_steps"], log_dir=self.path("logs"),
             log=self.log)
+        self._built["classifier"] = (pretrained, classifier, fit)
         return pretrained, classifier, fit
 
     # ---------------------------------------------------------------- stages
@@ -198,6 +207,7 @@ class Run:
                 every_n_epochs=c["eval"]["knn_every_epochs"], k=c["eval"]["knn_k"],
                 temperature=c["eval"]["knn_temperature"]))
         self._pretrain_fit(model, variables, callbacks).run()
+        self._built["pretrained"] = model
         return model
 
     def linear(self):
@@ -264,21 +274,15 @@ class Run:
                              "write the evaluation report.")
         pretrained, classifier, fit = self._classifier()
         if fit is not None:
+            if not fit.completed():
+                raise UsageError(
+                    f"Work directory {self.workdir!r} has no finished linear evaluation; "
+                    "run --mode=linear (or all) on it first.")
             fit.restore()
-        out = self.path("eval")
-        os.makedirs(out, exist_ok=True)
-        written = {}
-        report = evaluation.linear_eval_report(out, classifier, self.eval_data(self.test_data),
-                                               self.class_names, config=self.config)
-        written["report"] = report
-        if self.config["eval"]["plots"]:
-            test = self.eval_data(self.test_data.take(self.config["eval"]["plot_samples"]))
-            images = np.concatenate([x for x, _ in test.as_numpy_iterator()])
-            labels = np.concatenate([y for _, y in test.as_numpy_iterator()])
-            embeddings = pretrained.encoder.predict(images, verbose=0)
-            evaluation.plot_embedding(embeddings, labels, os.path.join(out, "embedding.png"),
-                                      class_names=self.class_names)
-            evaluation.write_projector(self.path("logs", "projector"), embeddings, labels,
-                                       images=images, class_names=self.class_names)
-            written["embedding"] = os.path.join(out, "embedding.png")
-        return written
+        e = self.config["eval"]
+        written = evaluation.evaluate_run(
+            self.path("eval"), pretrained.encoder, self.eval_data(self.test_data),
+            class_names=self.class_names, classifier=classifier, config=self.config,
+            sample=e["plot_samples"], projector_sample=e["plot_samples"],
+            seed=self.config["seed"])
+        return {k: v for k, v in written.items() if isinstance(v, str)}

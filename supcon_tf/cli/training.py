@@ -157,7 +157,8 @@ class ResumableFit:
             start = time.time()
             self.fit_base = step
             history = self.model.fit(data, epochs=epoch + 1, initial_epoch=epoch,
-                                     steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+                                     steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+                                     verbose=0)
             step = self.step
             if step != (epoch + 1) * self.steps_per_epoch:
                 raise RuntimeError(
