@@ -162,9 +162,10 @@ def get_strategy(name="auto", tpu=None, devices=None):
     """A `tf.distribute.Strategy` for a `--strategy` name.
 
     Args:
-      name: one of `STRATEGIES`: `auto` (see `resolve_name`), `cpu` / `gpu` (one
-        device), `mirrored` (all local GPUs, or `devices`), `multi_worker`
-        (`MultiWorkerMirroredStrategy` over the cluster in `TF_CONFIG`) or `tpu`.
+      name: one of `STRATEGIES`: `auto` (see `resolve_name`; on one device it returns
+        TensorFlow's default strategy), `cpu` / `gpu` (`OneDeviceStrategy`), `mirrored`
+        (all local GPUs, or `devices`), `multi_worker` (`MultiWorkerMirroredStrategy`
+        over the cluster in `TF_CONFIG`) or `tpu`.
       tpu: TPU address or name for `tpu` (and, when given, for `auto`).
       devices: device names for `mirrored`, e.g. `["/cpu:0", "/cpu:1"]`.
 
@@ -174,6 +175,10 @@ def get_strategy(name="auto", tpu=None, devices=None):
     import tensorflow as tf
 
     resolved = resolve_name(name, tpu=tpu)
+    if name == "auto" and resolved in ("cpu", "gpu"):
+        # One device: TensorFlow's default strategy places on it like OneDeviceStrategy,
+        # without the distributed input and step machinery (faster).
+        return tf.distribute.get_strategy()
     if resolved == "cpu":
         return tf.distribute.OneDeviceStrategy("/cpu:0")
     if resolved == "gpu":
