@@ -13,6 +13,9 @@ CORE_TESTS = {
     "tests/test_losses.py": {"JAX_ENABLE_X64": "1"},  # float64 reference checks
     "tests/test_encoders_heads.py": {},
     "tests/test_methods.py": {},
+    "tests/test_lars.py": {},
+    "tests/test_schedules.py": {},
+    "tests/test_precision.py": {},
 }
 
 
