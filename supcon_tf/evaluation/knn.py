@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from supcon_tf.evaluation.embed import LabelledPredictor, as_class_ids, is_dataset
+from supcon_tf.evaluation.embed import LabelledPredictor, as_class_ids
 from supcon_tf.validation import check_positive
 
 
@@ -146,7 +146,7 @@ class KNNMonitor(keras.callbacks.Callback):
         if num_classes is not None:
             check_positive("num_classes", num_classes)
         check_positive("k", k)
-        if not is_dataset(reference_data):
+        if isinstance(reference_data, (tuple, list)) and len(reference_data) == 2:
             _check_k(k, len(reference_data[1]))  # Early, before any training is spent.
         self.reference_data = reference_data
         self.heldout_data = heldout_data
@@ -164,7 +164,8 @@ class KNNMonitor(keras.callbacks.Callback):
     def _encoder(self):
         if self.encoder is not None:
             return self.encoder
-        return getattr(self.model, "encoder", None) or self.model
+        encoder = getattr(self.model, "encoder", None)
+        return self.model if encoder is None else encoder
 
     def evaluate(self):
         """The kNN top-1 accuracy of the current encoder on the held-out data."""
