@@ -1,0 +1,144 @@
+"""The benchmark tools run in CI-size settings (`--quick`) and print well-formed tables.
+
+These check the tables' shape and consistency, never speed.
+"""
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(ROOT, "tools")
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, TOOLS)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(TOOLS)
+    return module
+
+
+def run_tool(name, *args, tmp_path):
+    """Runs `tools/<name>.py --quick ARGS --append FILE`; returns (table rows, appended text)."""
+    out = tmp_path / f"{name}.md"
+    env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, os.path.join(TOOLS, f"{name}.py"), "--quick", *args,
+         "--append", str(out)], capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return parse_table(result.stdout), out.read_text()
+
+
+def parse_table(text):
+    """Rows (lists of cells) of the one markdown table in `text`; checks its shape."""
+    lines = [l for l in text.splitlines() if l.startswith("|")]
+    assert len(lines) >= 3, text
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert set(lines[1].replace("|", "").replace("-", "")) == set(), lines[1]
+    rows = [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
+    assert all(len(r) == len(header) for r in rows), lines
+    return [dict(zip(header, r)) for r in rows]
+
+
+def test_bench_step_quick_table(tmp_path):
+    rows, appended = run_tool("bench_step", "--xla", "off", tmp_path=tmp_path)
+    implementations = [r["implementation"] for r in rows]
+    assert implementations == ["PyTorch eager", "supcon_tf", "bare Keras"]
+    for r in rows:
+        assert r["model"] == "resnet18_cifar" and r["precision"] == "float32"
+    package, bare = rows[1], rows[2]
+    for r in (package, bare):
+        assert float(r["images/s"]) > 0 and float(r["step (s)"]) > 0
+        assert r["params"] == package["params"]  # The bare model has the same layers.
+    assert package["vs bare Keras"].endswith("x")
+    expected = float(package["images/s"]) / float(bare["images/s"])
+    assert float(package["vs bare Keras"][:-1]) == pytest.approx(expected, abs=0.006)
+    torch_row = rows[0]
+    if importlib.util.find_spec("torch") is None:
+        assert "PyTorch not installed" in torch_row["images/s"]
+        assert package["vs PyTorch eager"] == "n/a"
+    else:  # Same layers, head and parameter count as the Keras models.
+        assert torch_row["params"] == package["params"]
+        assert torch_row["vs PyTorch eager"] == "1.00x"
+        assert package["vs PyTorch eager"].endswith("x")
+    assert "Train step" in appended and "Command: `python tools/bench_step.py" in appended
+    assert "Libraries:" in appended and "Machine:" in appended
+
+
+def test_bench_step_without_torch_says_so(monkeypatch):
+    tool = load_tool("bench_step")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError.
+    config = dict(impl="torch", model="resnet18_cifar", precision="float32", xla=None, batch=2)
+    result = tool.worker([config])[0]
+    assert result == {"error": tool.TORCH_MISSING}
+    table = parse_table(tool.table([dict(config, **result)]))
+    assert "PyTorch not installed" in table[0]["images/s"]
+
+
+def test_torch_reference_matches_keras_resnet_parameter_count():
+    torch = pytest.importorskip("torch")
+    tool = load_tool("bench_step")
+    from supcon_tf import encoders
+    from supcon_tf.heads import ProjectionHead
+
+    for depth, stem in ((18, "cifar"), (50, "imagenet")):
+        encoder = encoders.resnet(depth, stem=stem, width_multiplier=0.125,
+                                  input_shape=(32, 32, 3))
+        head = ProjectionHead(output_dim=tool.PROJECTION_DIM)
+        head.build(encoder.output_shape)
+        keras_params = encoder.count_params() - sum(  # BatchNorm moving statistics.
+            int(w.shape[0]) for w in encoder.non_trainable_weights) + sum(
+            math.prod(w.shape) for w in head.trainable_weights)
+        model = tool.torch_model(depth, stem, 0.125)
+        assert sum(p.numel() for p in model.parameters()) == keras_params
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, 3, 32, 32))
+        assert tuple(out.shape) == (2, tool.PROJECTION_DIM)
+
+
+def test_torch_supcon_matches_package_loss():
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    from keras import ops
+
+    from supcon_tf.losses import contrastive_loss
+
+    tool = load_tool("bench_step")
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((6, 2, 5)).astype("float32")
+    features /= np.linalg.norm(features, axis=-1, keepdims=True)
+    labels = np.array([0, 1, 0, 2, 1, 0])
+    want = float(ops.mean(contrastive_loss(features, labels, temperature=tool.TEMPERATURE)))
+    got = float(tool.torch_supcon(torch.tensor(features), torch.tensor(labels)))
+    bare = float(ops.mean(tool.keras_supcon(labels, features)))
+    assert got == pytest.approx(want, rel=1e-5)
+    assert bare == pytest.approx(want, rel=1e-5)
+
+
+def test_bench_loss_quick_table(tmp_path):
+    rows, appended = run_tool("bench_loss", tmp_path=tmp_path)
+    assert [r["views"] for r in rows] == ["64", "128", "growth exponent (last two sizes)"]
+    for r in rows[:2]:
+        assert float(r["plain (s)"]) > 0 and float(r["blocked (s)"]) > 0
+        assert float(r["plain peak MB"]) >= 0 and float(r["blocked peak MB"]) >= 0
+        assert r["same loss"] == "yes"
+    float(rows[2]["plain (s)"])  # Growth exponents are numbers.
+    assert "Contrastive loss: plain vs blocked" in appended
+
+
+def test_bench_epoch_quick_table(tmp_path):
+    rows, appended = run_tool("bench_epoch", tmp_path=tmp_path)
+    assert [r["augment on"] for r in rows] == ["host", "device"]
+    for r in rows:
+        assert r["images"] == "64" and r["batch"] == "16"
+        assert float(r["epoch (s)"]) > 0 and float(r["compute only (s)"]) > 0
+        assert 0 <= float(r["input-wait share"].rstrip("%")) <= 100
+    assert "SupCon epoch" in appended
