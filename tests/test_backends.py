@@ -16,6 +16,8 @@ CORE_TESTS = {
     "tests/test_lars.py": {},
     "tests/test_schedules.py": {},
     "tests/test_precision.py": {},
+    "tests/test_probe.py": {},
+    "tests/test_knn.py": {},
 }
 
 

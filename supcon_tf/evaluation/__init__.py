@@ -15,7 +15,7 @@ from supcon_tf.evaluation.embed import (
 )
 from supcon_tf.evaluation.knn import KNNMonitor, knn_accuracy, knn_predict
 from supcon_tf.evaluation.plots import embedding_map, plot_confusion_matrix, plot_embedding
-from supcon_tf.evaluation.probe import OnlineProbe
+from supcon_tf.heads.probe import OnlineProbe
 from supcon_tf.evaluation.projector import sprite_image, write_projector
 from supcon_tf.evaluation.report import (
     classification_summary,

@@ -1,6 +1,7 @@
-"""Heads: the projection MLP and the linear classifier."""
+"""Heads: the projection MLP, the linear classifier and the online linear probe."""
 
 from supcon_tf.heads.linear import LinearHead
+from supcon_tf.heads.probe import OnlineProbe, as_probe
 from supcon_tf.heads.projection import ProjectionHead
 
-__all__ = ["LinearHead", "ProjectionHead"]
+__all__ = ["LinearHead", "OnlineProbe", "ProjectionHead", "as_probe"]

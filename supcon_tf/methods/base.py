@@ -7,11 +7,13 @@ stateless jit-compiled step on JAX): both call `compute_loss`, the one
 definition of the loss computation, so no method has to write it twice.
 """
 
+import copy
+
 import keras
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.evaluation.probe import as_probe
+from supcon_tf.heads.probe import as_probe
 from supcon_tf.heads import ProjectionHead
 
 
@@ -37,6 +39,17 @@ def views_shape(views, min_views, where="views"):
             f"method; received shape {shape}."
         )
     return shape[1:]
+
+
+def restore_compile(model, config):
+    """`Model.compile_from_config` for models whose `compile` has defaults of its own.
+
+    Keras skips (with a warning) restoring the compile state of a model that overrides
+    `compile`; ours keep Keras' signature, so the saved state is restored as is.
+    """
+    model.compile(**keras.saving.deserialize_keras_object(config))
+    if model.optimizer is not None and model.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 class ContrastiveModel(keras.Model):
@@ -134,9 +147,12 @@ class ContrastiveModel(keras.Model):
         )
         return config
 
+    def compile_from_config(self, config):
+        restore_compile(self, config)
+
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)
         for key in ("encoder", "head", "loss", "augmenter", "probe"):
             config[key] = keras.saving.deserialize_keras_object(config.get(key))
         return cls(**config)

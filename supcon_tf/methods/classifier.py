@@ -1,9 +1,12 @@
 """Stage 2 (a linear classifier on a frozen encoder) and the cross-entropy baseline."""
 
+import copy
+
 import keras
 from keras import ops
 
 from supcon_tf.heads import LinearHead
+from supcon_tf.methods.base import restore_compile
 from supcon_tf.registry import register
 
 
@@ -64,9 +67,12 @@ class LinearClassifier(keras.Model):
         )
         return config
 
+    def compile_from_config(self, config):
+        restore_compile(self, config)
+
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)
         for key in ("encoder", "head"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -149,12 +149,71 @@ class GradientCache:
             totals = tuple(t + g for t, g in zip(totals, extra_grads))
         return loss, outputs, list(totals)
 
+    def _jax_train_step(self, state, data):
+        """The JAX step: stateless, the sub-batches in `lax.map` / `lax.scan` loops."""
+        import jax
+
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        x, y, sample_weight = unpack_batch(data)
+        if len(x.shape) != 5:
+            raise ValueError("With gradient caching on JAX, batches must be views "
+                             f"[batch, num_views, H, W, C]; received shape {tuple(x.shape)}.")
+        size, batch = self.sub_batch_size, x.shape[0]
+        size = min(size, batch)
+        if batch % size:
+            raise ValueError(f"On JAX the batch size must be a multiple of sub_batch_size="
+                             f"{size}; received a batch of {batch} (use drop_remainder=True).")
+        chunks = x.reshape((batch // size, size) + tuple(x.shape[1:]))
+
+        def encode(trainable, non_trainable, chunk):
+            return self.stateless_call(trainable, non_trainable, chunk, training=True)
+
+        # 1. Outputs of every sub-batch (their BatchNorm updates are dropped).
+        outputs = jax.lax.map(lambda c: encode(trainable, non_trainable, c)[0], chunks)
+        names = _float_outputs(outputs)
+        outputs = {k: v.reshape((batch,) + v.shape[2:]) for k, v in outputs.items()}
+
+        # 2. Loss, its gradient w.r.t. the outputs and (regularizers) the weights.
+        def loss_fn(trainable, cached):
+            y_pred = dict(outputs, **cached)
+            loss, (_, _, new_metrics) = self.stateless_compute_loss(
+                trainable, non_trainable, metrics_vars, x=x, y=y, y_pred=y_pred,
+                sample_weight=sample_weight, training=True)
+            return loss, new_metrics
+
+        (loss, metrics_vars), (direct, output_grads) = jax.value_and_grad(
+            loss_fn, argnums=(0, 1), has_aux=True)(trainable, {k: outputs[k] for k in names})
+
+        # 3. Each sub-batch again, pulling the cached output gradients back.
+        def backward(carry, inputs):
+            totals, non_trainable = carry
+            chunk, grads = inputs
+            (out, new_non_trainable), pull = jax.vjp(
+                lambda t: encode(t, non_trainable, chunk), trainable)
+            cotangent = ({k: grads.get(k, jax.numpy.zeros_like(v)) for k, v in out.items()},
+                         jax.tree_util.tree_map(jax.numpy.zeros_like, new_non_trainable))
+            (weights_grads,) = pull(cotangent)
+            return (jax.tree_util.tree_map(jax.numpy.add, totals, weights_grads),
+                    new_non_trainable), None
+
+        grads_chunks = {k: g.reshape((batch // size, size) + g.shape[1:])
+                        for k, g in output_grads.items()}
+        (grads, non_trainable), _ = jax.lax.scan(backward, (direct, non_trainable),
+                                                 (chunks, grads_chunks))
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads,
+                                                                   trainable)
+        logs, metrics_vars = self._update_metrics_variables(
+            metrics_vars, loss, x, y, outputs, sample_weight)
+        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
     def train_step(self, *args):
         if self.sub_batch_size is None:
             return super().train_step(*args)
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
         if keras.backend.backend() != "tensorflow":
             raise NotImplementedError(
-                "Gradient caching (`sub_batch_size`) needs the TensorFlow backend; "
+                "Gradient caching (`sub_batch_size`) needs the TensorFlow or JAX backend; "
                 f"the active Keras backend is {keras.backend.backend()!r}.")
         from keras.src.losses import loss as loss_module
 

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.heads import LinearHead
+from supcon_tf.heads.linear import LinearHead
 from supcon_tf.registry import register
 from supcon_tf.validation import check_positive
 
