@@ -1,5 +1,9 @@
 """Gradient caching: sub-batch encoding gives the full-batch loss and gradients."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -9,8 +13,9 @@ from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses import SupConLoss
 from supcon_tf.methods.gradient_cache import GradientCacheSimCLR, GradientCacheSupCon
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="gradient caching is TensorFlow-only")
+tf_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                             reason="TensorFlow's cached_gradients / tf.function")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(0)
 VIEWS = (3 * RNG.standard_normal((10, 2, 8, 8, 1))).astype("float32")
 LABELS = RNG.integers(0, 3, 10)
@@ -45,6 +50,7 @@ def full_batch_gradients(model, views, labels):
     return loss, tape.gradient(loss, model.trainable_weights)
 
 
+@tf_only
 @pytest.mark.parametrize("sub_batch_size", [1, 3, 4, 10, 64])
 def test_gradients_equal_full_batch_without_batchnorm(sub_batch_size):
     model = build(GradientCacheSupCon, no_batchnorm_encoder(), sub_batch_size=sub_batch_size)
@@ -58,6 +64,7 @@ def test_gradients_equal_full_batch_without_batchnorm(sub_batch_size):
     assert max(float(np.abs(g).max()) for g in got) > 1e-3
 
 
+@tf_only
 @pytest.mark.parametrize("jit_compile,sub_batch_size", [(False, 4), (True, 5)])
 def test_fit_step_equals_plain_step(jit_compile, sub_batch_size):
     """One SGD step by `fit` (compiled, dynamic batch) moves the weights like the plain step."""
@@ -78,6 +85,7 @@ def test_fit_step_equals_plain_step(jit_compile, sub_batch_size):
     assert moved
 
 
+@tf_only
 def test_one_sub_batch_with_batchnorm_is_the_plain_step():
     """sub_batch_size >= batch: same weights and BatchNorm statistics (updated once)."""
     def encoder():
@@ -93,6 +101,7 @@ def test_one_sub_batch_with_batchnorm_is_the_plain_step():
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
 
 
+@tf_only
 def test_batchnorm_statistics_updated_once_per_sub_batch():
     # Two sub-batches: the moving mean moves twice (momentum 0.9 each), not four times.
     encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4,), dim=8)
@@ -107,6 +116,7 @@ def test_batchnorm_statistics_updated_once_per_sub_batch():
     np.testing.assert_allclose(bn.moving_mean.numpy(), mean, rtol=1e-4, atol=1e-6)
 
 
+@tf_only
 def test_simclr_variant_and_serialization_round_trip():
     model = build(GradientCacheSimCLR, no_batchnorm_encoder(), sub_batch_size=3)
     want_loss, want = full_batch_gradients(model, VIEWS, None)
@@ -124,3 +134,53 @@ def test_simclr_variant_and_serialization_round_trip():
 def test_bad_sub_batch_size_raises(bad):
     with pytest.raises(ValueError, match="sub_batch_size"):
         GradientCacheSupCon(no_batchnorm_encoder(), sub_batch_size=bad)
+
+
+JAX_CHECK = """
+import keras, numpy as np
+from supcon_tf import encoders, methods
+from supcon_tf.heads import ProjectionHead
+from supcon_tf.losses import SupConLoss
+from supcon_tf.methods.gradient_cache import GradientCacheSupCon
+rng = np.random.default_rng(0)
+views = (3 * rng.standard_normal((12, 2, 8, 8, 1))).astype("float32")
+labels = rng.integers(0, 3, 12)
+
+def encoder(batchnorm):
+    keras.utils.set_random_seed(1)
+    if batchnorm:
+        return encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4, 8), dim=8)
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(8, activation="relu")])
+
+def build(cls, batchnorm, **kwargs):
+    keras.utils.set_random_seed(2)
+    model = cls(encoder(batchnorm), ProjectionHead(hidden_dims=[8], output_dim=4,
+                use_batch_norm=False), loss=SupConLoss(temperature=0.5), **kwargs)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    model(views[:2])
+    return model
+
+# Three sub-batches without BatchNorm; one sub-batch (= the plain step) with it.
+for batchnorm, sub_batch_size in ((False, 4), (True, 12)):
+    plain = build(methods.SupCon, batchnorm)
+    cached = build(GradientCacheSupCon, batchnorm, sub_batch_size=sub_batch_size)
+    cached.set_weights(plain.get_weights())
+    before = plain.get_weights()
+    losses = [m.fit(views, labels, batch_size=12, epochs=1, shuffle=False,
+                    verbose=0).history["loss"] for m in (plain, cached)]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    for a, b in zip(plain.get_weights(), cached.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(before, plain.get_weights()))
+print("JAX-OK")
+"""
+
+
+def test_jax_fit_step_equals_plain_step():
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, "-c", JAX_CHECK], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert "JAX-OK" in result.stdout, result.stderr[-3000:]

@@ -128,8 +128,10 @@ def run_worker(script, config, timeout):
                 _, index, payload = line.split(" ", 2)
                 rows[int(index)] = json.loads(payload)
         return rows
-    lines = [l for l in stdout.splitlines() if l.startswith("{")]
-    return json.loads(lines[-1]) if lines and error is None else error
+    lines = [l for l in stdout.splitlines() if l.startswith(("{", "["))]
+    if lines and error is None:
+        return json.loads(lines[-1])
+    return error or {"error": "no result"}
 
 
 # --- the PyTorch reference -------------------------------------------------------------------

@@ -22,7 +22,11 @@ undone, so each sub-batch counts once. Layers that draw random numbers in `call`
 (dropout) would draw different masks in the two passes and are not supported; draw
 views before the step (or with the model's `augmenter`, applied once per step).
 
-TensorFlow backend only (JAX raises NotImplementedError).
+Both backends: on TensorFlow the sub-batches run in `tf.while_loop`s (any batch size,
+eager or compiled; with `jit_compile` the batch must be a multiple of `sub_batch_size`);
+on JAX in `lax.map` / `lax.scan` inside the jit-compiled stateless step (batches of views,
+a multiple of `sub_batch_size`; no on-device `augmenter`).
+`cached_gradients` (TensorFlow) returns the loss and gradients without applying them.
 """
 
 import keras
@@ -64,8 +68,8 @@ class GradientCache:
         """
         if keras.backend.backend() != "tensorflow":
             raise NotImplementedError(
-                "Gradient caching (`sub_batch_size`) needs the TensorFlow backend; "
-                f"the active Keras backend is {keras.backend.backend()!r}.")
+                "cached_gradients needs the TensorFlow backend (on JAX, `fit` runs the "
+                f"cached step); the active Keras backend is {keras.backend.backend()!r}.")
         import tensorflow as tf
 
         if self.augmenter is not None and len(x.shape) == 4:
