@@ -26,12 +26,12 @@ def get_config(arg=None):
     c.dataset = dict(name="digits", data_dir=None, train_split="train", test_split="test",
                      shuffle_buffer=2048)
     c.encoder = dict(name="small_cnn",
-                     kwargs=dict(widths=(32, 64), dim=128, sync_batch_norm=False))
+                     kwargs=dict(widths=(32, 64, 128), dim=128, sync_batch_norm=False))
     c.views = dict(policy="digits", num_views=1, augment_on="host", image_size=None,
                    kwargs={})
 
     c.pretrain = dict(epochs=60, batch_size=256, optimizer="adam", optimizer_kwargs={},
-                      learning_rate=3e-3, lr_scaling="none", warmup_epochs=2.0,
+                      learning_rate=1e-2, lr_scaling="none", warmup_epochs=2.0,
                       weight_decay=0.0, schedule="cosine")
     c.linear = dict(epochs=1, batch_size=256, optimizer="adam", optimizer_kwargs={},
                     learning_rate=1e-2, lr_scaling="none", warmup_epochs=0.0,

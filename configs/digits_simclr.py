@@ -29,7 +29,7 @@ def get_config(arg=None):
     c.dataset = dict(name="digits", data_dir=None, train_split="train", test_split="test",
                      shuffle_buffer=2048)
     c.encoder = dict(name="small_cnn",
-                     kwargs=dict(widths=(32, 64), dim=128, sync_batch_norm=False))
+                     kwargs=dict(widths=(32, 64, 128), dim=128, sync_batch_norm=False))
     c.head = dict(hidden_dims=(128,), output_dim=64, use_batch_norm=True,
                   sync_batch_norm=False)
     c.loss = dict(temperature=0.2)
@@ -37,10 +37,10 @@ def get_config(arg=None):
                    kwargs={})
 
     c.pretrain = dict(epochs=60, batch_size=256, optimizer="adam", optimizer_kwargs={},
-                      learning_rate=3e-3, lr_scaling="none", warmup_epochs=2.0,
+                      learning_rate=1e-2, lr_scaling="none", warmup_epochs=2.0,
                       weight_decay=0.0, schedule="cosine")
-    c.linear = dict(epochs=40, batch_size=256, optimizer="adam", optimizer_kwargs={},
-                    learning_rate=1e-2, lr_scaling="none", warmup_epochs=0.0,
+    c.linear = dict(epochs=30, batch_size=256, optimizer="adam", optimizer_kwargs={},
+                    learning_rate=5e-2, lr_scaling="none", warmup_epochs=0.0,
                     weight_decay=0.0, schedule="cosine", augmentation="eval")
     c.eval = dict(knn_every_epochs=0, knn_k=20, knn_temperature=0.1,
                   online_probe=False, plots=True, plot_samples=2000)

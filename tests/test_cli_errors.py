@@ -8,7 +8,7 @@ import ml_collections
 import pytest
 
 from _cli_runs import ROOT, TINY, run_many
-from supcon_tf.cli import schema
+from supcon_tf.cli import build, schema, session
 from supcon_tf.cli.errors import UsageError
 
 
@@ -60,6 +60,48 @@ def test_ints_are_accepted_for_floats():
     assert isinstance(resolved["pretrain"]["learning_rate"], float)
 
 
+# ---------------------------------------------- in-process: names and workdirs (prepare)
+
+
+def _settings(tmp_path, mode="pretrain", workdir=None, **overrides):
+    config = _digits_config()
+    for path, value in overrides.items():
+        section, _, key = path.rpartition("__")
+        (config[section] if section else config)[key] = value
+    return session.Settings(config=config, config_path=os.path.join(ROOT, "configs",
+                                                                    "digits_supcon.py"),
+                            config_given=True, workdir=workdir or str(tmp_path / "w"),
+                            mode=mode)
+
+
+@pytest.mark.parametrize("overrides, mode, message", [
+    ({"dataset__name": "digitz"}, "pretrain", "Config key 'dataset'"),
+    ({"encoder__name": "resnet51"}, "pretrain", "Unknown encoder 'resnet51'. Did you mean "
+                                                "'resnet50'"),
+    ({"encoder__kwargs": {"widhts": (8, 16)}}, "pretrain",
+     "Unknown config key 'encoder.kwargs.widhts'. Did you mean 'encoder.kwargs.widths'?"),
+    ({"pretrain__optimizer": "lasr"}, "pretrain", "Unknown optimizer 'lasr' in config key "
+                                                  "'pretrain.optimizer'. Did you mean 'lars'?"),
+    ({"pretrain__optimizer_kwargs": {"momentun": 0.9}}, "pretrain", "momentum"),
+    ({"views__policy": "simcrl"}, "pretrain", "Did you mean 'simclr'?"),
+    ({"views__kwargs": {"seed": 1}}, "pretrain", "'views.kwargs.seed' is set by the command"),
+    ({"loss": {"temprature": 0.1}}, "pretrain", "Did you mean 'loss.temperature'?"),
+    ({"pretrain__batch_size": 4096}, "pretrain", "at most the 1437 images"),
+    ({}, "export", "holds no run"),
+    ({}, "linear", "holds no run"),
+])
+def test_prepare_rejects_before_training(tmp_path, overrides, mode, message):
+    with pytest.raises(UsageError) as info:
+        session.prepare(_settings(tmp_path, mode=mode, **overrides), log=lambda _: None)
+    assert message in str(info.value)
+    assert not os.path.exists(tmp_path / "w")  # Nothing was claimed or written.
+
+
+def test_unknown_strategy_lists_the_valid_ones():
+    with pytest.raises(UsageError, match="quantum.*mirrored"):
+        build.get_strategy("quantum")
+
+
 # ------------------------------------------------------------ subprocess: the command
 
 
@@ -70,24 +112,17 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "config.json").write_text(json.dumps(schema.resolve(other)))
-    fresh = str(tmp_path / "fresh")
     cases = [
         (["--config.pretrain.epoch=3"],
          ["Unknown config key 'pretrain.epoch'", "Did you mean 'pretrain.epochs'?"]),
         (["--config.pretrain.epochs=abc"], ["--config.pretrain.epochs=abc", "int()"]),
         (["--config=configs/does_not_exist.py"],
          ["'configs/does_not_exist.py' does not exist", "digits_supcon.py"]),
-        (TINY + ["--config.dataset.name=digitz"], ["dataset", "digitz"]),
+        (["--config=configs/digits_supcon.py:huge"], ["Unknown config argument 'huge'"]),
         (TINY + ["--config.encoder.name=resnet51"],
          ["Unknown encoder 'resnet51'", "Did you mean 'resnet50'", "small_cnn"]),
-        (TINY + ["--config.method=moco"], ["'method' must be one of 'supcon', 'simclr', 'ce'"]),
-        (TINY + ["--config.pretrain.optimizer=lasr"],
-         ["Unknown optimizer 'lasr'", "Did you mean 'lars'?", "adamw"]),
-        (TINY + ["--config.views.policy=simcrl"], ["simcrl", "simclr"]),
         (TINY + [f"--workdir={taken}"],
          ["holds a run of a different config", "method: 'simclr' -> 'supcon'", "--overwrite"]),
-        (TINY + ["--mode=export", f"--workdir={fresh}"], ["holds no run"]),
-        (TINY + ["--strategy=quantum"], ["quantum", "mirrored"]),
     ]
     results = run_many([args + [f"--workdir={tmp_path / 'w'}"]
                         if not any(a.startswith("--workdir") for a in args) else args
@@ -101,4 +136,4 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
         assert "Traceback" not in output, output
     # Nothing was trained or claimed: the refused workdir still holds the other run only.
     assert sorted(os.listdir(taken)) == ["config.json"]
-    assert not os.path.exists(fresh) and not os.path.exists(tmp_path / "w")
+    assert not os.path.exists(tmp_path / "w")

@@ -30,23 +30,30 @@ def optional_module(name):
         return None
 
 
-def check_kwargs(where, factory, kwargs, reserved=()):
-    """Raises `UsageError` for keys of `kwargs` that `factory` does not accept."""
-    params = inspect.signature(factory).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()) and not reserved:
-        return
-    valid = [n for n, p in params.items() if n not in reserved and n != "self"
-             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+def check_kwargs(where, factory, kwargs, reserved=(), also=()):
+    """Raises `UsageError` for keys of `kwargs` that `factory` does not accept.
+
+    A factory taking `**kwargs` accepts anything unless `also` names the callables
+    those are passed on to (e.g. a Keras optimizer's base class).
+    """
+    valid, open_ended = set(), False
+    for fn in (factory, *also):
+        for name, p in inspect.signature(fn).parameters.items():
+            if p.kind == p.VAR_KEYWORD:
+                open_ended = open_ended or not also
+            elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self":
+                valid.add(name)
     for key in kwargs:
         if key in reserved:
             raise UsageError(f"Config key '{where}.{key}' is set by the command line from "
                              "other keys; remove it.")
-        if key not in valid and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-            close = difflib.get_close_matches(key, valid, n=1)
+        if key not in valid and not open_ended:
+            choices = sorted(valid - set(reserved))
+            close = difflib.get_close_matches(key, choices, n=1)
             raise UsageError(
                 f"Unknown config key '{where}.{key}'."
                 + (f" Did you mean '{where}.{close[0]}'?" if close else "")
-                + f" Valid keys: {', '.join(sorted(valid))}."
+                + f" Valid keys: {', '.join(choices)}."
             )
 
 
@@ -184,6 +191,14 @@ def learning_rate(stage, steps_per_epoch):
         warmup_steps=warmup)
 
 
+def _base_optimizer_init():
+    """The `__init__` that defines Keras optimizers' shared arguments (clipnorm, ...)."""
+    for cls in keras.optimizers.Optimizer.__mro__:
+        if cls.__name__ == "BaseOptimizer":
+            return cls.__init__
+    return keras.optimizers.Optimizer.__init__
+
+
 def optimizer_names():
     optimizers = optional_module("optimizers")
     if optimizers is not None and hasattr(optimizers, "OPTIMIZERS"):
@@ -201,16 +216,16 @@ def optimizer(stage, steps_per_epoch, where):
             + (f" Did you mean {close[0]!r}?" if close else "")
             + f" Valid optimizer names: {', '.join(optimizer_names())}."
         )
-    if stage["weight_decay"]:
-        kwargs["weight_decay"] = stage["weight_decay"]
     lr = learning_rate(stage, steps_per_epoch)
     optimizers = optional_module("optimizers")
+    factory = (optimizers.OPTIMIZERS.lookup(name) if optimizers is not None
+               else getattr(keras.optimizers, KERAS_OPTIMIZERS[name]))
+    check_kwargs(f"{where}.optimizer_kwargs", factory, kwargs,
+                 reserved=("learning_rate", "weight_decay"),
+                 also=(_base_optimizer_init(),))
+    if stage["weight_decay"]:
+        kwargs["weight_decay"] = stage["weight_decay"]
     try:
-        if optimizers is not None:
-            return optimizers.get(name, learning_rate=lr, **kwargs)
-        factory = getattr(keras.optimizers, KERAS_OPTIMIZERS[name])
-        check_kwargs(f"{where}.optimizer_kwargs", factory, kwargs,
-                     reserved=("learning_rate",))
         return factory(learning_rate=lr, **kwargs)
     except (ValueError, TypeError) as e:
         raise UsageError(f"Config key '{where}.optimizer_kwargs': {e}") from e
