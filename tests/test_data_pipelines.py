@@ -111,6 +111,9 @@ def test_supcon_fits_on_digits_with_views_from_either_place(augment_on):
     encoder = encoders.get("small_cnn", input_shape=info.image_shape, widths=(8, 16), dim=16)
     model = methods.SupCon(encoder, ProjectionHead(output_dim=8),
                            augmenter=views.MultiView(aug, 2) if augment_on == "device" else None)
+    # Built on views first: JAX (and tf.distribute) collect the variables before the step,
+    # and a model built on plain images would not have built its head yet.
+    model(np.zeros((2, 2, *info.image_shape), "float32"))
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     history = model.fit(train, steps_per_epoch=3, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][-1])
