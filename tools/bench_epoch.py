@@ -23,7 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import ROOT, append_section, has_gpu, markdown_table, run_worker  # noqa: E402
+from bench_step import (ROOT, append_section, command_line, has_gpu,  # noqa: E402
+                        markdown_table, run_worker)
 
 MODES = ("host", "device")
 MISSING = "needs supcon_tf.views / supcon_tf.data, which this checkout lacks ({})"
@@ -132,12 +133,12 @@ def main(argv=None):
     print(text)
     append = args.append or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     if append:
-        command = "python tools/bench_epoch.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = command_line("bench_epoch.py", argv)
         notes = [f"ResNet-18 (CIFAR stem, width x{args.width}) SupCon, 2 views, SGD momentum, "
                  f"jit_compile={args.xla}, Keras backend {backend}; "
                  + ("GPU: device augmentation runs on it." if has_gpu() else
                     "CPU only: the host pipeline and the 'device' share the same cores.")]
-        append_section(append, "SupCon epoch: host vs on-device augmentation", command.strip(),
+        append_section(append, "SupCon epoch: host vs on-device augmentation", command,
                        notes + args.note, text)
     return 0
 

@@ -21,7 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import ROOT, append_section, has_gpu, markdown_table, run_worker  # noqa: E402
+from bench_step import (ROOT, append_section, command_line, has_gpu,  # noqa: E402
+                        markdown_table, run_worker)
 
 IMPLS = ("plain", "blocked")
 
@@ -175,12 +176,12 @@ def main(argv=None):
     print(text)
     append = args.append or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     if append:
-        command = "python tools/bench_loss.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = command_line("bench_loss.py", argv)
         notes = [f"SupCon loss value and gradient, {args.dim}-D embeddings, 2 views, 100 classes, "
                  f"block size {args.block_size}, Keras backend {backend}, mean of {repeats} "
                  "runs after a compiling one. Peak memory: "
                  + ("GPU allocator peak." if gpu else "growth of the process's peak RSS.")]
-        append_section(append, "Contrastive loss: plain vs blocked", command.strip(),
+        append_section(append, "Contrastive loss: plain vs blocked", command,
                        notes + args.note, text)
     return 0
 

@@ -84,6 +84,17 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+def command_line(script, argv):
+    """The command that reproduces a run, shell-quoted, without `--append FILE`."""
+    import shlex
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--append" in args:
+        i = args.index("--append")
+        del args[i:i + 2]
+    return shlex.join(["python", f"tools/{script}"] + args)
+
+
 def append_section(path, title, command, notes, table):
     """Appends one BENCHMARKS.md section: title, machine, versions, command, notes, table."""
     text = (f"\n## {title}\n\n"
@@ -461,11 +472,11 @@ def main(argv=None):
     print(text)
     append = args.append or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     if append:
-        command = "python tools/bench_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = command_line("bench_step.py", argv)
         notes = [f"Steps timed per row: {args.steps} after {args.warmup} warm-up; images/s "
                  "counts encoder images (batch x 2 views); each row in its own process."]
         append_section(append, "Train step: supcon_tf vs bare Keras vs PyTorch" +
-                       (" (GPU)" if gpu else " (CPU)"), command.strip(), notes + args.note, text)
+                       (" (GPU)" if gpu else " (CPU)"), command, notes + args.note, text)
     return 0
 
 
