@@ -45,7 +45,8 @@ def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_o
 
     host:   (views float32 [b, num_views, h, w, C] in [0, 1], labels int32 [b]).
     device: (images uint8 [b, H, W, C], labels int32 [b]); build the method with
-            `augmenter=views.MultiView(augmenter, num_views)`.
+            `augmenter=views.MultiView(augmenter, num_views)` (`augmenter` and
+            `num_views` here are then unused).
     `resize=(H, W)` resizes images first (needed on device when sizes vary).
     `deterministic=True` with a `seed` gives the same batches every run (the host
     augmentation then runs on one thread, with the augmenter's own seed).
