@@ -155,3 +155,16 @@ def test_keras_file_round_trip(tmp_path, cls, loss):
     assert not restored2.encoder.trainable
     np.testing.assert_allclose(restored2.predict(images, verbose=0),
                                classifier.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_fit_on_images_with_on_device_augmenter_needs_no_warm_up():
+    from supcon_tf import views
+
+    _, images, labels = class_data(n=32)
+    augmenter = views.MultiView(views.get("digits", seed=0), num_views=2)
+    model = methods.SupCon(tiny_encoder(), ProjectionHead(output_dim=8), augmenter=augmenter)
+    model.compile(optimizer="adam")
+    history = model.fit(np.clip(images, 0, 1), labels, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.head.built
+    assert tuple(model.predict(images[:3], verbose=0).shape) == (3, 16)  # no augmentation

@@ -84,6 +84,25 @@ class ContrastiveModel(keras.Model):
         self.augmenter = augmenter
         self.probe = as_probe(probe)
 
+    def build(self, input_shape):
+        """Builds every part from images [b, H, W, C] or views [b, V, H, W, C].
+
+        Image input alone would only reach the encoder; the head (and probe) are
+        built too, so `fit` on images with an on-device augmenter needs no warm-up call.
+        """
+        input_shape = tuple(input_shape)
+        if len(input_shape) == 4 and self.augmenter is not None:
+            self.augmenter.build(input_shape)
+            input_shape = tuple(self.augmenter.compute_output_shape(input_shape))
+        image_shape = (None, *input_shape[-3:])
+        if not self.encoder.built:
+            self.encoder.build(image_shape)
+        representation = tuple(self.encoder.compute_output_shape(image_shape))
+        for part in (self.head, self.probe):
+            if part is not None and not part.built:
+                part.build(representation)
+        self.built = True
+
     def call(self, inputs, training=False):
         if len(inputs.shape) == 4 and training and self.augmenter is not None:
             inputs = self.augmenter(inputs, training=True)
