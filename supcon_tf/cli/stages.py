@@ -131,6 +131,7 @@ class Run:
             optimizer = build.optimizer(c["pretrain"], self.steps_per_epoch("pretrain"),
                                         "pretrain")
             model.compile(optimizer=optimizer, steps_per_execution=c["steps_per_execution"])
+            optimizer = model.optimizer  # mixed_float16: wrapped for loss scaling
             if c["method"] == "ce":
                 dummy = np.zeros((1, *self.input_shape), "float32")
             else:
@@ -181,6 +182,7 @@ class Run:
             optimizer = build.optimizer(c["linear"], self.steps_per_epoch("linear"), "linear")
             classifier.compile(optimizer=optimizer,
                                steps_per_execution=c["steps_per_execution"])
+            optimizer = classifier.optimizer
             classifier(np.zeros((1, *self.input_shape), "float32"))
             optimizer.build(classifier.trainable_variables)
         variables = list(classifier.head.variables) + list(optimizer.variables)
