@@ -64,18 +64,18 @@ def defaults():
     return ml_collections.ConfigDict(config)
 
 
-def _flatten(tree, prefix=""):
+def flatten(tree, prefix=""):
     out = {}
     for key, value in tree.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict) and value and path not in OPEN_DICTS:
-            out.update(_flatten(value, path + "."))
+            out.update(flatten(value, path + "."))
         else:
             out[path] = value
     return out
 
 
-def _closest_key(path, known):
+def closest_key(path, known):
     """The known key closest to `path`: by the full dotted path, else by its last part."""
     close = difflib.get_close_matches(path, known, n=1, cutoff=0.6)
     if close:
@@ -127,13 +127,13 @@ def resolve(config):
     """The config merged over `defaults()`, as a plain dict; raises `UsageError`."""
     given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     base = defaults().to_dict()
-    known = _flatten(base)
+    known = flatten(base)
     merged = defaults().to_dict()
-    for path, value in _flatten(given).items():
+    for path, value in flatten(given).items():
         if value == {} and any(k.startswith(path + ".") for k in known):
             continue  # An empty section: all defaults.
         if path not in known:
-            hint = _closest_key(path, known)
+            hint = closest_key(path, known)
             raise UsageError(
                 f"Unknown config key {path!r}."
                 + (f" Did you mean {hint!r}?" if hint else "")

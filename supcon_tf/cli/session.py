@@ -69,7 +69,7 @@ def describe_config_error(error, argv=()):
             elif parent in schema.OPEN_DICTS:
                 hint = None
             else:
-                hint = schema._closest_key(key, schema._flatten(schema.defaults().to_dict()))
+                hint = schema.closest_key(key, schema.flatten(schema.defaults().to_dict()))
             return (f"Unknown config key {key!r} in --config.{key}."
                     + (f" Did you mean {hint!r}?" if hint else "")
                     + " Every key of a config is listed in its file; see configs/.")
