@@ -18,72 +18,16 @@ from supcon_tf.heads import ProjectionHead  # noqa: E402
 
 import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
 import _subprocess  # noqa: E402
+from readme_blocks import readme_blocks  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 TOL = 1e-6
 
-# The README's three loading examples, verbatim; the tests run them with the export's
-# path in place of "workdir/export".
-README_HUB_LOAD = '''\
-import numpy as np
-import tensorflow as tf
-import tensorflow_hub as hub
-
-export_dir = "workdir/export"  # written by `supcon-tf --mode=export` or export.export_saved_model
-module = hub.load(export_dir)
-spec = module.signatures["serving_default"].structured_input_signature[1]["images"]
-images = np.random.default_rng(0).random((4, *spec.shape[1:]), dtype=np.float32)  # in [0, 1]
-
-outputs = module.signatures["serving_default"](images=tf.constant(images))
-print({name: tuple(value.shape) for name, value in outputs.items()})
-# unnormalized_embeddings, embeddings, projection, logits, probabilities
-features = module(images)  # the representation, as outputs["unnormalized_embeddings"]
-embedded = module.signatures["embed"](images=tf.constant(images))["unnormalized_embeddings"]
-same = module.embed(tf.constant((images * 255).astype(np.uint8)))  # uint8 images work too
-'''
-
-README_KERAS_LAYER = '''\
-import json
-
-import numpy as np
-import tensorflow_hub as hub
-import tf_keras  # hub.KerasLayer is a tf_keras layer (pip install tf-keras)
-
-export_dir = "workdir/export"
-with open(f"{export_dir}/assets/config.json") as f:
-    image_shape = json.load(f)["image_shape"]
-rng = np.random.default_rng(0)
-images = rng.random((64, *image_shape), dtype=np.float32)
-labels = rng.integers(0, 10, size=64)
-
-model = tf_keras.Sequential([
-    tf_keras.Input(shape=image_shape),
-    hub.KerasLayer(export_dir, trainable=True),  # fine-tuned, BatchNorm in training mode
-    tf_keras.layers.Dense(10),
-])
-model.compile(optimizer=tf_keras.optimizers.SGD(0.01),
-              loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-history = model.fit(images, labels, batch_size=32, epochs=2, verbose=0)
-'''
-
-README_TFSM_LAYER = '''\
-import json
-
-import keras
-import numpy as np
-
-export_dir = "workdir/export"
-with open(f"{export_dir}/assets/config.json") as f:
-    image_shape = json.load(f)["image_shape"]
-
-inputs = keras.Input(shape=image_shape)
-outputs = keras.layers.TFSMLayer(export_dir, call_endpoint="serving_default")(inputs)
-model = keras.Model(inputs, outputs["embeddings"])  # or any other output of the signature
-embeddings = model.predict(np.zeros((2, *image_shape), np.float32), verbose=0)
-'''
-
-SNIPPETS = {"hub_load": README_HUB_LOAD, "keras_layer": README_KERAS_LAYER,
-            "tfsm_layer": README_TFSM_LAYER}
+# The README's three loading examples, read from the README; the tests run them with the
+# export's path in place of "workdir/export".
+SNIPPETS = {name: code for name, code in readme_blocks().items()
+            if name in ("hub_load", "keras_layer", "tfsm_layer")}
+assert len(SNIPPETS) == 3, "README lost a TF Hub loading example"
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,45 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written (the TF Hub loading ones run in
+tests/test_export.py, in a process without supcon_tf)."""
 
-import pathlib
-import re
+import keras
+import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from readme_blocks import readme_blocks
 
-
-def python_blocks():
-    text = (ROOT / "README.md").read_text()
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+IN_PROCESS = ["library", "data", "distribute", "evaluation"]
 
 
-def test_readme_has_examples():
-    assert python_blocks()
+def run_block(name, namespace=None):
+    namespace = {} if namespace is None else namespace
+    exec(compile(readme_blocks()[name], f"README.md:{name}", "exec"), namespace)
+    return namespace
 
 
-def test_library_example_runs(tmp_path, monkeypatch):
+def test_readme_names_every_python_block():
+    text = (readme_blocks.__globals__["README"]).read_text()
+    assert text.count("```python") == len(readme_blocks())
+    assert set(IN_PROCESS + ["export", "hub_load", "keras_layer", "tfsm_layer"]) <= set(
+        readme_blocks())
+
+
+def test_library_example_then_export(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    block = python_blocks()[0]
-    namespace = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    namespace = run_block("library")
     assert namespace["representation"].shape == (256, 64)
     assert namespace["history"].history["top1"][-1] > 0.5
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("export needs the TensorFlow backend")
+    run_block("export", namespace)
+    assert (tmp_path / "workdir/export/saved_model.pb").exists()
+    assert tuple(namespace["hub_encoder"](namespace["images"][:2]).shape) == (2, 64)
+
+
+@pytest.mark.parametrize("name", ["data", "distribute", "evaluation"])
+def test_example_runs(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = run_block(name)
+    if name == "evaluation":
+        assert (tmp_path / "run/eval/confusion_matrix.png").exists()
+        assert 0.0 <= namespace["report"]["top1"] <= 1.0
+    if name == "distribute":
+        assert len(namespace["history"].history["loss"]) == 2

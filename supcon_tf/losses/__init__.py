@@ -1,5 +1,6 @@
 """Contrastive losses: the `contrastive_loss` core and its Keras `Loss` classes."""
 
+from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.classes import SimCLRLoss, SupConLoss
 from supcon_tf.losses.contrastive import (
     CONTRAST_MODES,
@@ -14,5 +15,6 @@ __all__ = [
     "SUMMATION_LOCATIONS",
     "SimCLRLoss",
     "SupConLoss",
+    "blocked_contrastive_loss",
     "contrastive_loss",
 ]

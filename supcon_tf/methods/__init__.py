@@ -5,6 +5,11 @@
 
 from supcon_tf.methods.base import ContrastiveModel, unpack_batch, views_shape
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
+from supcon_tf.methods.gradient_cache import (
+    GradientCache,
+    GradientCacheSimCLR,
+    GradientCacheSupCon,
+)
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.supcon import SupCon
 from supcon_tf.registry import Registry
@@ -23,6 +28,9 @@ __all__ = [
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "GradientCache",
+    "GradientCacheSimCLR",
+    "GradientCacheSupCon",
     "LinearClassifier",
     "SimCLR",
     "SupCon",
