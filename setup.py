@@ -16,6 +16,7 @@ setup(
         "tensorflow-hub>=0.16",
         "setuptools<81",  # tensorflow-hub 0.16 imports pkg_resources, gone in setuptools 81
         "tensorflow-datasets>=4.9",
+        "tensorboard~=2.21.0",  # the CLI's TensorBoard logs (tf.summary)
         "absl-py>=2.0",
         "ml-collections>=1.0",
         "numpy",
@@ -30,6 +31,7 @@ setup(
             "jax[cpu]>=0.4.30",  # the core tests also run on Keras' JAX backend
         ],
         "jax": ["jax>=0.4.30"],
+        "bench": ["torch==2.13.0"],  # the PyTorch reference of tools/bench_step.py (CPU wheel)
     },
     entry_points={"console_scripts": ["supcon-tf=supcon_tf.main:run"]},
 )

@@ -24,7 +24,8 @@ class LinearHead(keras.layers.Layer):
     def call(self, inputs):
         if self.stop_gradient:
             inputs = ops.stop_gradient(inputs)
-        return self.dense(inputs)
+        # Logits in float32 under mixed precision: softmax / top-k metrics need it.
+        return ops.cast(self.dense(inputs), "float32")
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_classes,)

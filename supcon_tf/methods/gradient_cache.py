@@ -72,6 +72,8 @@ class GradientCache:
                 f"cached step); the active Keras backend is {keras.backend.backend()!r}.")
         import tensorflow as tf
 
+        if not (self.built and self.head.built):  # The weights are read below, before any call.
+            self.build(tuple(x.shape))
         if self.augmenter is not None and len(x.shape) == 4:
             x = self.augmenter(x, training=True)  # Views drawn once, used by both passes.
         size = self.sub_batch_size
