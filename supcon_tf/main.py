@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads: n
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from supcon_tf.cli import config_files, session
+from supcon_tf.cli import session
 from supcon_tf.cli.errors import UsageError
 
 MODES = ("all", "pretrain", "linear", "eval", "export")

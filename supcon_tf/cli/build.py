@@ -6,28 +6,15 @@ signature, so a typo fails here, before training, with the valid choices listed.
 """
 
 import difflib
-import importlib
 import inspect
-import math
 
 import keras
 
-from supcon_tf import encoders, methods
+from supcon_tf import data, distribute, encoders, methods, optimizers, precision, views
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses import SimCLRLoss, SupConLoss
 
-KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"}
-
-
-def optional_module(name):
-    """`supcon_tf.<name>` if this installation has it, else None."""
-    try:
-        return importlib.import_module(f"supcon_tf.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"supcon_tf.{name}":
-            raise
-        return None
 
 
 def check_kwargs(where, factory, kwargs, reserved=(), also=()):
@@ -60,37 +47,22 @@ def check_kwargs(where, factory, kwargs, reserved=(), also=()):
 def get_strategy(name, tpu=None):
     """A `tf.distribute.Strategy` from the `--strategy` name.
 
-    `auto` on a machine with one CPU or one GPU gives TensorFlow's default strategy:
-    it runs on that device like `OneDeviceStrategy`, without the distributed
+    `auto` on a machine with one CPU or one GPU gives TensorFlow's default strategy
+    (`distribute.get_strategy`): it runs on that device without the distributed
     input and step machinery (measured 2-3x faster per epoch on the digits run).
     """
-    import tensorflow as tf
-
-    distribute = importlib.import_module("supcon_tf.distribute")
-    if not hasattr(distribute, "get_strategy"):
-        if name in ("auto", "cpu"):
-            return tf.distribute.get_strategy()
-        raise UsageError(f"--strategy={name} needs supcon_tf.distribute.get_strategy, which "
-                         "this installation does not have; use --strategy=auto or cpu.")
     try:
-        if name == "auto" and distribute.resolve_name(name, tpu=tpu) in ("cpu", "gpu"):
-            return tf.distribute.get_strategy()
         return distribute.get_strategy(name, tpu=tpu)
     except ValueError as e:
         raise UsageError(f"--strategy={name}: {e}") from e
 
 
 def set_precision(name):
-    precision = optional_module("precision")
-    if precision is not None:
-        precision.set_policy(name)
-    else:
-        keras.mixed_precision.set_global_policy(name)
+    precision.set_policy(name)
 
 
 def load_data(dataset):
     """(train, test, info) for the `dataset` section of a config."""
-    data = importlib.import_module("supcon_tf.data")
     try:
         train, info = data.load(dataset["name"], split=dataset["train_split"],
                                 data_dir=dataset["data_dir"])
@@ -115,7 +87,6 @@ def image_shape(config, info):
 def augmenter(policy, size, kwargs=None, seed=None, key="views.policy",
               kwargs_key="views.kwargs"):
     """The augmentation policy `policy` for images of `size` (H, W), seeded with `seed`."""
-    views = importlib.import_module("supcon_tf.views")
     kwargs = dict(kwargs or {})
     if policy in views.POLICIES:
         check_kwargs(kwargs_key, views.POLICIES.lookup(policy), kwargs,
@@ -168,12 +139,7 @@ def method(config, encoder_model, num_classes, multi_view=None, probe=False):
 def scaled_learning_rate(stage):
     """The stage's learning rate after its batch-size scaling rule."""
     lr, batch, rule = stage["learning_rate"], stage["batch_size"], stage["lr_scaling"]
-    optimizers = optional_module("optimizers")
-    if rule == "none":
-        return float(lr)
-    if optimizers is not None:
-        return float(optimizers.scale_learning_rate(lr, batch, rule))
-    return float(lr * batch / 256 if rule == "linear" else lr * math.sqrt(batch))
+    return float(optimizers.scale_learning_rate(lr, batch, rule))
 
 
 def learning_rate(stage, steps_per_epoch):
@@ -183,12 +149,7 @@ def learning_rate(stage, steps_per_epoch):
         return peak
     total = max(1, stage["epochs"] * steps_per_epoch)
     warmup = min(total - 1, int(round(stage["warmup_epochs"] * steps_per_epoch)))
-    optimizers = optional_module("optimizers")
-    if optimizers is not None:
-        return optimizers.WarmupCosine(peak, total, warmup)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else peak, total - warmup, warmup_target=peak if warmup else None,
-        warmup_steps=warmup)
+    return optimizers.WarmupCosine(peak, total, warmup)
 
 
 def _base_optimizer_init():
@@ -200,10 +161,7 @@ def _base_optimizer_init():
 
 
 def optimizer_names():
-    optimizers = optional_module("optimizers")
-    if optimizers is not None and hasattr(optimizers, "OPTIMIZERS"):
-        return optimizers.OPTIMIZERS.names()
-    return sorted(KERAS_OPTIMIZERS)
+    return optimizers.OPTIMIZERS.names()
 
 
 def optimizer(stage, steps_per_epoch, where):
@@ -217,9 +175,7 @@ def optimizer(stage, steps_per_epoch, where):
             + f" Valid optimizer names: {', '.join(optimizer_names())}."
         )
     lr = learning_rate(stage, steps_per_epoch)
-    optimizers = optional_module("optimizers")
-    factory = (optimizers.OPTIMIZERS.lookup(name) if optimizers is not None
-               else getattr(keras.optimizers, KERAS_OPTIMIZERS[name]))
+    factory = optimizers.OPTIMIZERS.lookup(name)
     check_kwargs(f"{where}.optimizer_kwargs", factory, kwargs,
                  reserved=("learning_rate", "weight_decay"),
                  also=(_base_optimizer_init(),))

@@ -139,23 +139,16 @@ class Session:
             run.pretrain()
         if mode in ("all", "linear"):
             result["metrics"] = run.linear()
-        if mode == "eval" or (mode == "all" and self.config["eval"]["plots"]
-                              and _has("evaluation")):
+        if mode == "eval" or (mode == "all" and self.config["eval"]["plots"]):
             result["eval"] = run.evaluate()
         export_dir = wd.path(self.workdir, "export")
         if mode == "export" or (mode == "all" and self.config["export"]["enabled"]):
             if mode == "all" and os.path.exists(export_dir) and not self.settings.overwrite:
                 run.log(f"[export] {export_dir} already exists; kept.")
                 result["export"] = export_dir
-            elif mode == "export" or _has("export"):
+            else:
                 result["export"] = run.export(overwrite=self.settings.overwrite)
         return result
-
-
-def _has(module):
-    from supcon_tf.cli import build
-
-    return build.optional_module(module) is not None
 
 
 def prepare(settings, log=print):

@@ -6,12 +6,11 @@ the strategy's scope, trains them with `ResumableFit` (so a rerun resumes) and
 writes its outputs into the work directory.
 """
 
-import importlib
 import os
 
 import numpy as np
 
-from supcon_tf import methods
+from supcon_tf import data, evaluation, export, methods, views
 from supcon_tf.cli import build, workdir as wd
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.cli.training import ResumableFit, summary_writer
@@ -32,8 +31,8 @@ class Run:
         self.workdir = workdir
         self.strategy = strategy
         self.log = log
-        self.data = importlib.import_module("supcon_tf.data")
-        self.views = importlib.import_module("supcon_tf.views")
+        self.data = data
+        self.views = views
         self.train_data, self.test_data, self.info = build.load_data(config["dataset"])
         self.input_shape = build.image_shape(config, self.info)
         self.num_classes = int(self.info.num_classes)
@@ -202,8 +201,7 @@ class Run:
         c = self.config
         model, variables = self._pretrain_model()
         callbacks = []
-        evaluation = build.optional_module("evaluation")
-        if c["eval"]["knn_every_epochs"] and evaluation is not None and c["method"] != "ce":
+        if c["eval"]["knn_every_epochs"] and c["method"] != "ce":
             callbacks.append(evaluation.KNNMonitor(
                 self.eval_data(self.train_data), self.eval_data(self.test_data),
                 every_n_epochs=c["eval"]["knn_every_epochs"], k=c["eval"]["knn_k"],
@@ -245,9 +243,6 @@ class Run:
 
     def export(self, overwrite=False):
         """Writes the SavedModel (and `model.keras`) of the trained run; returns its path."""
-        export = build.optional_module("export")
-        if export is None:
-            raise UsageError("This installation has no supcon_tf.export; cannot export.")
         pretrained, classifier, fit = self._classifier()
         if fit is not None:
             if not fit.completed():
@@ -264,16 +259,12 @@ class Run:
             head=None if self.config["method"] == "ce" else pretrained.head,
             classifier_head=classifier.head, image_shape=self.input_shape,
             class_names=self.class_names, config=self.config, overwrite=overwrite)
-        if self.config["export"]["keras_file"] and hasattr(export, "save_keras"):
+        if self.config["export"]["keras_file"]:
             export.save_keras(os.path.join(target, "model.keras"), classifier, overwrite=True)
         return target
 
     def evaluate(self):
         """The evaluation report and pictures of a trained run, under `eval/`."""
-        evaluation = build.optional_module("evaluation")
-        if evaluation is None:
-            raise UsageError("This installation has no supcon_tf.evaluation; cannot "
-                             "write the evaluation report.")
         pretrained, classifier, fit = self._classifier()
         if fit is not None:
             if not fit.completed():

@@ -22,7 +22,7 @@ from keras import ops
 
 from supcon_tf import distribute
 from supcon_tf.losses.contrastive import _validate_inputs, validate_options
-from supcon_tf.validation import check_positive
+
 
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits

@@ -5,7 +5,6 @@ SupCon TensorFlow implementation (Khosla et al. 2020, google-research `supcon`).
 The masks are built once in `contrastive_masks`; the loss only reads them.
 """
 
-import keras
 from keras import ops
 
 from supcon_tf import distribute
