@@ -27,7 +27,7 @@ def test_core_module_passes_on_jax(module):
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", **CORE_TESTS[module])
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", module],
+    result = subprocess.run([sys.executable, "-m", "pytest", "-x", module],  # header: backend
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "backend jax" in result.stdout and " passed" in result.stdout
