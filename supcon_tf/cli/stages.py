@@ -241,8 +241,8 @@ class Run:
             tf.summary.scalar(tag, value)
         writer.flush()
 
-    def export(self, overwrite=False):
-        """Writes the SavedModel (and `model.keras`) of the trained run; returns its path."""
+    def _trained_classifier(self):
+        """(pretrained model, classifier) with the finished linear stage's weights."""
         pretrained, classifier, fit = self._classifier()
         if fit is not None:
             if not fit.completed():
@@ -250,6 +250,11 @@ class Run:
                     f"Work directory {self.workdir!r} has no finished linear evaluation; "
                     "run --mode=linear (or all) on it first.")
             fit.restore()
+        return pretrained, classifier
+
+    def export(self, overwrite=False):
+        """Writes the SavedModel (and `model.keras`) of the trained run; returns its path."""
+        pretrained, classifier = self._trained_classifier()
         target = self.path("export")
         if os.path.exists(target) and not overwrite:
             raise UsageError(f"Export folder {target!r} already exists; pass --overwrite to "
@@ -265,13 +270,7 @@ class Run:
 
     def evaluate(self):
         """The evaluation report and pictures of a trained run, under `eval/`."""
-        pretrained, classifier, fit = self._classifier()
-        if fit is not None:
-            if not fit.completed():
-                raise UsageError(
-                    f"Work directory {self.workdir!r} has no finished linear evaluation; "
-                    "run --mode=linear (or all) on it first.")
-            fit.restore()
+        pretrained, classifier = self._trained_classifier()
         e = self.config["eval"]
         written = evaluation.evaluate_run(
             self.path("eval"), pretrained.encoder, self.eval_data(self.test_data),
