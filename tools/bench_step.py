@@ -344,27 +344,31 @@ def timed(step, config, params, sync):
             "params": params()}
 
 
+def measure_one(config):
+    """One row's measurement, or {"error": ...} (torch missing, out of memory, ...)."""
+    if config["impl"].startswith("torch"):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return {"error": TORCH_MISSING}
+        measure = torch_step_rate
+    else:
+        import keras
+
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy("float32")
+        measure = keras_step_rate
+    try:
+        return measure(config)
+    except Exception as error:  # Out of memory, say: a table cell, the next row runs.
+        return {"error": f"{type(error).__name__}: {str(error)[:120]}"}
+
+
 def worker(configs):
     """Measures each config in this process (one framework per process)."""
     results = []
     for config in configs:
-        if config["impl"].startswith("torch"):
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                results.append({"error": TORCH_MISSING})
-                continue
-            measure = torch_step_rate
-        else:
-            import keras
-
-            keras.backend.clear_session()
-            keras.mixed_precision.set_global_policy("float32")
-            measure = keras_step_rate
-        try:
-            results.append(measure(config))
-        except Exception as error:  # Out of memory, say: a table cell, the next row runs.
-            results.append({"error": f"{type(error).__name__}: {str(error)[:120]}"})
+        results.append(measure_one(config))
         print(f"ROW {len(results) - 1} {json.dumps(results[-1])}", flush=True)
     return results
 
