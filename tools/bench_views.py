@@ -13,12 +13,13 @@ import argparse
 import datetime
 import os
 import pathlib
-import platform
 import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_step import append_section, command_line  # noqa: E402
 
 CASES = (("digits", (8, 8), 1), ("cifar", (32, 32), 3), ("simclr", (64, 64), 3))
 
@@ -96,24 +97,6 @@ def table(rows):
     return "\n".join(lines)
 
 
-def machine():
-    import keras
-    import tensorflow as tf
-
-    try:
-        import jax
-        jax_version = jax.__version__
-    except ImportError:
-        jax_version = "not installed"
-    gpus = tf.config.list_physical_devices("GPU")
-    device = f"{len(gpus)} GPU(s)" if gpus else "CPU only (no GPU visible)"
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
-            f"(load average {load} when done), {device}; "
-            f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras "
-            f"{keras.__version__} ({keras.backend.backend()} backend), JAX {jax_version}")
-
-
 def main(argv=None):
     args = parse_args(argv)
     batch, steps = (16, 2) if args.quick else (args.batch_size, args.steps)
@@ -127,15 +110,17 @@ def main(argv=None):
     text = table(rows)
     print(text)
     if not args.quick:
-        command = "python tools/bench_views.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        section = (f"\n## Two-view augmentation throughput ({datetime.date.today()})\n\n"
-                   f"Machine: {machine()}.\n\nCommand: `{command.strip()}`\n\n"
-                   f"Images/s of two views each (each image counted once), after 2 warm-up "
-                   f"batches, {steps} timed batches. On this machine the \"device\" is the same "
-                   f"CPU: the column shows the compiled in-step path, not an accelerator.\n\n"
-                   f"{text}\n")
-        with open(args.output, "a", encoding="utf-8") as f:
-            f.write(section)
+        import keras
+
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        append_section(
+            args.output, f"Two-view augmentation throughput ({datetime.date.today()})",
+            command_line("bench_views.py", argv),
+            [f"Keras backend {keras.backend.backend()}; load average {load} when done.",
+             f"Images/s of two views each (each image counted once), after 2 warm-up batches, "
+             f"{steps} timed batches. Without a GPU the \"device\" is the same CPU: the column "
+             f"shows the compiled in-step path, not an accelerator."],
+            text)
         print(f"appended to {args.output}")
 
 
