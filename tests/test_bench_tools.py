@@ -73,6 +73,43 @@ def test_bench_step_quick_table(tmp_path):
     assert "Libraries:" in appended and "Machine:" in appended
 
 
+def test_bench_step_quick_on_jax_with_rounds(tmp_path):
+    """The GPU command's backend (JAX), with rows measured twice and their median shown."""
+    pytest.importorskip("jax")
+    rows, appended = run_tool("bench_step", "--backend", "jax", "--rounds", "2",
+                              tmp_path=tmp_path)
+    assert [r["implementation"] for r in rows] == ["PyTorch eager", "supcon_tf", "bare Keras"]
+    for r in rows[1:]:
+        assert r["backend"] == "jax" and r["XLA"] == "on" and r["rounds"] == "2"
+        assert float(r["images/s"]) > 0 and r["spread"].endswith("%")
+    assert "2 round(s)" in appended and "--rounds 2" in appended
+
+
+def test_bench_step_rounds_take_the_median():
+    tool = load_tool("bench_step")
+    runs = [{"step_s": s, "images_per_s": 16 / s, "params": 7} for s in (2.0, 1.0, 4.0)]
+    row = tool.combine_runs(runs + [{"error": "timed out after 9 s"}])
+    assert row["step_s"] == 2.0 and row["images_per_s"] == pytest.approx(8.0)
+    assert row["rounds"] == 3 and row["spread"] == pytest.approx(1.5)
+    assert tool.combine_runs([{"error": "x"}, {"error": "y"}]) == {"error": "x"}
+    with pytest.raises(SystemExit):
+        tool.main(["--rounds", "0"])
+
+
+def test_bench_step_skips_emulated_bfloat16_pytorch_on_cpu(monkeypatch):
+    tool = load_tool("bench_step")
+    monkeypatch.setattr(tool, "cpu_has_bfloat16", lambda: False)
+    args = tool.argparse.Namespace(models=["resnet18_cifar"], quick=True, batch=None, steps=1,
+                                   warmup=0, precisions=["float32", "bfloat16"], xla=[True],
+                                   backend="tensorflow")
+    rows = tool.plan(args, gpu=False)
+    torch_rows = {r["precision"]: r for r in rows if r["impl"] == "torch"}
+    assert "skip" not in torch_rows["float32"]
+    assert "no native bfloat16" in torch_rows["bfloat16"]["skip"]
+    on_gpu = [r for r in tool.plan(args, gpu=True) if r["impl"].startswith("torch")]
+    assert len(on_gpu) == 4 and not any("skip" in r for r in on_gpu)  # Eager and compiled.
+
+
 def test_bench_step_without_torch_says_so(monkeypatch):
     tool = load_tool("bench_step")
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError.

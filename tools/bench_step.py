@@ -1,8 +1,8 @@
 """Train-step throughput of SupCon: the package vs a bare Keras model vs PyTorch, in one run.
 
 A step is a full SupCon update on 2 views: forward, loss, backward, SGD-momentum update.
-Rows (each measured in its own subprocess, one after the other, so that no two compete for
-the cores and each framework starts clean):
+Rows (measured one after the other, so that no two compete for the cores, in one fresh
+subprocess per framework):
   package   supcon_tf.methods.SupCon(resnet, ProjectionHead) with SupConLoss
   keras     a bare Keras model with the same layers and a plain SupCon loss, Keras' own fit step
   torch     the same ResNet (written here layer for layer), head, loss and optimizer in PyTorch,
@@ -10,7 +10,9 @@ the cores and each framework starts clean):
 for ResNet-18 / CIFAR stem / 32x32 / batch 512 and (accelerators only) ResNet-50 / 224x224 /
 batch 256, in float32 and bfloat16, with XLA (`jit_compile`) on and off for Keras. The Keras
 backend is TensorFlow on CPU and JAX on a GPU (`--backend`). images/s counts encoder images
-(batch x 2 views). The table goes to stdout and, with `--append`, to BENCHMARKS.md.
+(batch x 2 views). `--rounds N` measures the whole sequence N times and reports each row's
+median and spread: on a shared machine one round's ratios can be off by 10%. The table goes
+to stdout and, with `--append`, to BENCHMARKS.md.
 
   python tools/bench_step.py                 # the full run for this machine, appended
   python tools/bench_step.py --quick         # tiny models, seconds: checks the tool runs
@@ -35,6 +37,8 @@ MODELS = {
     "resnet50_imagenet": (50, "imagenet", 224, 256, True),
 }
 TORCH_MISSING = "PyTorch not installed (pip install torch==2.13.0): not measured"
+BF16_EMULATED = ("not run: this CPU has no native bfloat16 (avx512_bf16 / AMX), PyTorch "
+                 "emulates it at minutes per step")
 
 
 # --- shared by the bench tools -------------------------------------------------------------
@@ -45,6 +49,16 @@ def has_gpu():
         return False
     result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
     return result.returncode == 0 and "GPU" in result.stdout
+
+
+def cpu_has_bfloat16():
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine_description():
@@ -289,14 +303,17 @@ def keras_models(config):
         from supcon_tf.encoders import batch_norm
 
         inputs = keras.Input((2, size, size, 3))
-        x = layers.Lambda(lambda v: ops.reshape(v, (-1, size, size, 3)))(inputs)
+        # Output shapes given: JAX cannot infer a Lambda's from a symbolic call.
+        x = layers.Lambda(lambda v: ops.reshape(v, (-1, size, size, 3)),
+                          output_shape=(size, size, 3))(inputs)
         x = encoder(x)
         width = x.shape[-1]
         x = layers.Dense(width, use_bias=False)(x)
         x = layers.ReLU()(batch_norm()(x))
         x = layers.Dense(PROJECTION_DIM)(x)
         x = layers.Lambda(lambda z: ops.reshape(ops.normalize(ops.cast(z, "float32"), -1),
-                                                (-1, 2, PROJECTION_DIM)))(x)
+                                                (-1, 2, PROJECTION_DIM)),
+                          output_shape=(2, PROJECTION_DIM))(x)
         model = keras.Model(inputs, x)
         loss = keras_supcon
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9), loss=loss,
@@ -390,7 +407,10 @@ def plan(args, gpu):
                 rows.append(dict(base, impl="package", precision=precision, xla=None,
                                  skip="accelerator only: not run on CPU"))
                 continue
-            rows.append(dict(base, impl="torch", precision=precision, xla=None))
+            torch_row = dict(base, impl="torch", precision=precision, xla=None)
+            if precision == "bfloat16" and not gpu and not cpu_has_bfloat16():
+                torch_row["skip"] = BF16_EMULATED
+            rows.append(torch_row)
             if gpu:
                 rows.append(dict(base, impl="torch_compile", precision=precision, xla=None))
             for xla in args.xla:
@@ -400,6 +420,20 @@ def plan(args, gpu):
     return rows
 
 
+def combine_runs(runs):
+    """One row from its rounds: the median step time and the spread (max - min) / median."""
+    import statistics
+
+    done = [r for r in runs if "step_s" in r]
+    if not done:
+        return runs[0] if runs else {}
+    times = [r["step_s"] for r in done]
+    step_s = statistics.median(times)
+    images = done[0]["images_per_s"] * done[0]["step_s"]  # Images per step: batch x 2 views.
+    return {"step_s": step_s, "images_per_s": images / step_s, "params": done[0]["params"],
+            "rounds": len(done), "spread": (max(times) - min(times)) / step_s}
+
+
 def table(results):
     """Rows with throughput, ratio to PyTorch eager and package/bare-Keras ratio."""
     def key(r, impl, xla=None):
@@ -407,7 +441,7 @@ def table(results):
 
     by_key = {key(r, r["impl"], r["xla"]): r for r in results}
     header = ["model", "batch", "precision", "implementation", "backend", "XLA", "step (s)",
-              "images/s", "vs PyTorch eager", "vs bare Keras", "params"]
+              "images/s", "rounds", "spread", "vs PyTorch eager", "vs bare Keras", "params"]
     rows = []
     for r in results:
         label = {"package": "supcon_tf", "keras": "bare Keras", "torch": "PyTorch eager",
@@ -416,7 +450,8 @@ def table(results):
         xla = "-" if r["xla"] is None else ("on" if r["xla"] else "off")
         if "images_per_s" not in r:
             rows.append([r["model"], r["batch"], r["precision"], label, backend, xla,
-                         "-", r.get("skip") or r.get("error", "failed"), "-", "-", "-"])
+                         "-", r.get("skip") or r.get("error", "failed"), "-", "-", "-", "-",
+                         "-"])
             continue
         torch_rate = by_key.get(key(r, "torch"), {}).get("images_per_s")
         vs_torch = f"{r['images_per_s'] / torch_rate:.2f}x" if torch_rate else "n/a"
@@ -425,7 +460,8 @@ def table(results):
             bare = by_key.get(key(r, "keras", r["xla"]), {}).get("images_per_s")
             vs_bare = f"{r['images_per_s'] / bare:.2f}x" if bare else "n/a"
         rows.append([r["model"], r["batch"], r["precision"], label, backend, xla,
-                     f"{r['step_s']:.3f}", f"{r['images_per_s']:.1f}", vs_torch, vs_bare,
+                     f"{r['step_s']:.3f}", f"{r['images_per_s']:.1f}", r.get("rounds", 1),
+                     f"{100 * r.get('spread', 0.0):.0f}%", vs_torch, vs_bare,
                      f"{r['params']:,}"])
     return markdown_table(header, rows)
 
@@ -443,6 +479,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=None, help="override the batch size")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps per row")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every row this many times, interleaved; report the "
+                             "median step and the spread (max - min) / median")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per row")
     parser.add_argument("--append", default=None,
                         help="markdown file to append the section to (default: BENCHMARKS.md, "
@@ -450,6 +489,8 @@ def main(argv=None):
     parser.add_argument("--note", action="append", default=[], help="a line for the section")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1; received {args.rounds}")
     if args.worker:
         worker(json.loads(args.worker))  # Prints one ROW line per config.
         return 0
@@ -463,22 +504,29 @@ def main(argv=None):
     args.steps = args.steps or (1 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else 1
     results = plan(args, gpu)
-    # One process per framework (PyTorch; Keras on its backend), rows one after another.
-    for group in ("torch", "keras"):
-        todo = [c for c in results if "skip" not in c
-                and c["impl"].startswith("torch") == (group == "torch")]
-        if todo:
-            print(f"measuring {len(todo)} {group} rows ...", file=sys.stderr, flush=True)
-            for config, result in zip(todo, run_worker(os.path.abspath(__file__), todo,
-                                                       args.timeout * len(todo))):
-                config.update(result)
+    # One process per framework (PyTorch; Keras on its backend), rows one after another;
+    # with --rounds, the whole sequence again, so that slow drifts of a shared machine
+    # fall on every row alike.
+    for round_index in range(args.rounds):
+        for group in ("torch", "keras"):
+            todo = [c for c in results if "skip" not in c
+                    and c["impl"].startswith("torch") == (group == "torch")]
+            if todo:
+                print(f"round {round_index + 1}/{args.rounds}: measuring {len(todo)} {group} "
+                      "rows ...", file=sys.stderr, flush=True)
+                for config, result in zip(todo, run_worker(os.path.abspath(__file__), todo,
+                                                           args.timeout * len(todo))):
+                    config.setdefault("runs", []).append(result)
+    for config in results:
+        config.update(combine_runs(config.pop("runs", [])))
     text = table(results)
     print(text)
     append = args.append or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     if append:
         command = command_line("bench_step.py", argv)
-        notes = [f"Steps timed per row: {args.steps} after {args.warmup} warm-up; images/s "
-                 "counts encoder images (batch x 2 views); each row in its own process."]
+        notes = [f"Steps timed per row: {args.steps} after {args.warmup} warm-up, in each of "
+                 f"{args.rounds} round(s) (rows interleaved; the median is shown); images/s "
+                 "counts encoder images (batch x 2 views); one process per framework and round."]
         append_section(append, "Train step: supcon_tf vs bare Keras vs PyTorch" +
                        (" (GPU)" if gpu else " (CPU)"), command, notes + args.note, text)
     return 0
