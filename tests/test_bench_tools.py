@@ -85,6 +85,18 @@ def test_bench_step_quick_on_jax_with_rounds(tmp_path):
     assert "2 round(s)" in appended and "--rounds 2" in appended
 
 
+def test_bench_step_alternate_pairs_package_and_bare_keras(tmp_path):
+    rows, appended = run_tool("bench_step", "--alternate", "--xla", "off", "--steps", "3",
+                              tmp_path=tmp_path)
+    assert [r["implementation"] for r in rows] == ["supcon_tf", "bare Keras"]
+    package, bare = rows
+    assert float(package["images/s"]) > 0 and float(bare["images/s"]) > 0
+    assert package["params"] == bare["params"]  # Counted once both models are built.
+    expected = float(package["images/s"]) / float(bare["images/s"])
+    assert float(package["vs bare Keras"][:-1]) == pytest.approx(expected, abs=0.006)
+    assert "steps alternated" in appended and "--alternate" in appended
+
+
 def test_bench_step_rounds_take_the_median():
     tool = load_tool("bench_step")
     runs = [{"step_s": s, "images_per_s": 16 / s, "params": 7} for s in (2.0, 1.0, 4.0)]
@@ -101,7 +113,7 @@ def test_bench_step_skips_emulated_bfloat16_pytorch_on_cpu(monkeypatch):
     monkeypatch.setattr(tool, "cpu_has_bfloat16", lambda: False)
     args = tool.argparse.Namespace(models=["resnet18_cifar"], quick=True, batch=None, steps=1,
                                    warmup=0, precisions=["float32", "bfloat16"], xla=[True],
-                                   backend="tensorflow")
+                                   backend="tensorflow", alternate=False)
     rows = tool.plan(args, gpu=False)
     torch_rows = {r["precision"]: r for r in rows if r["impl"] == "torch"}
     assert "skip" not in torch_rows["float32"]

@@ -321,7 +321,11 @@ def keras_models(config):
     return model
 
 
-def keras_step_rate(config):
+def keras_step(config):
+    """(step, parameter count function) of the package or bare Keras model on one held batch.
+
+    The count is a function: a subclassed model builds its head on the first step.
+    """
     import keras
     import numpy as np
 
@@ -338,10 +342,41 @@ def keras_step_rate(config):
         import jax
 
         views, labels = jax.device_put(views), jax.device_put(labels)
-    params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    step = lambda: model.train_on_batch(views, labels)  # noqa: E731
-    return timed(step, config, lambda: int(sum(np.prod(w.shape) for w in
-                                               model.trainable_weights)), sync=float)
+    params = lambda: int(sum(np.prod(w.shape) for w in model.trainable_weights))  # noqa: E731
+    return (lambda: model.train_on_batch(views, labels)), params
+
+
+def keras_step_rate(config):
+    step, params = keras_step(config)
+    return timed(step, config, params, sync=float)
+
+
+def alternating_rates(config):
+    """The package and bare Keras in one process, steps alternated (A B B A ...).
+
+    Both see the same machine state at nearly the same moments, so their ratio is far
+    steadier than that of rows measured minutes apart. Returns {impl: row result}.
+    """
+    import statistics
+
+    steps = {impl: keras_step(dict(config, impl=impl)) for impl in ("package", "keras")}
+    for step, _ in steps.values():
+        for _ in range(config["warmup"]):
+            float(step())
+    times = {impl: [] for impl in steps}
+    order = list(steps)
+    for i in range(config["steps"]):
+        for impl in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            float(steps[impl][0]())
+            times[impl].append(time.perf_counter() - start)
+    results = {}
+    for impl, values in times.items():
+        median = statistics.median(values)
+        results[impl] = {"step_s": median, "images_per_s": 2 * config["batch"] / median,
+                         "params": steps[impl][1](), "rounds": 1,
+                         "spread": (max(values) - min(values)) / median}
+    return results
 
 
 def timed(step, config, params, sync):
@@ -374,7 +409,7 @@ def measure_one(config):
 
         keras.backend.clear_session()
         keras.mixed_precision.set_global_policy("float32")
-        measure = keras_step_rate
+        measure = alternating_rates if config["impl"] == "alternate" else keras_step_rate
     try:
         return measure(config)
     except Exception as error:  # Out of memory, say: a table cell, the next row runs.
@@ -407,17 +442,34 @@ def plan(args, gpu):
                 rows.append(dict(base, impl="package", precision=precision, xla=None,
                                  skip="accelerator only: not run on CPU"))
                 continue
-            torch_row = dict(base, impl="torch", precision=precision, xla=None)
-            if precision == "bfloat16" and not gpu and not cpu_has_bfloat16():
-                torch_row["skip"] = BF16_EMULATED
-            rows.append(torch_row)
-            if gpu:
-                rows.append(dict(base, impl="torch_compile", precision=precision, xla=None))
+            if not args.alternate:  # --alternate: only the package / bare Keras pairs.
+                torch_row = dict(base, impl="torch", precision=precision, xla=None)
+                if precision == "bfloat16" and not gpu and not cpu_has_bfloat16():
+                    torch_row["skip"] = BF16_EMULATED
+                rows.append(torch_row)
+                if gpu:
+                    rows.append(dict(base, impl="torch_compile", precision=precision,
+                                     xla=None))
             for xla in args.xla:
                 for impl in ("package", "keras"):
                     rows.append(dict(base, impl=impl, precision=precision, xla=xla,
                                      backend=args.backend))
     return rows
+
+
+def measure_alternating(results, args):
+    """--alternate: each (model, precision, XLA) pair of Keras rows in one process."""
+    for config in results:
+        if config["impl"] != "package" or "skip" in config:
+            continue
+        bare = next(c for c in results if c["impl"] == "keras" and all(
+            c[k] == config[k] for k in ("model", "precision", "xla")))
+        print(f"alternating package / bare Keras steps: {config['precision']}, XLA "
+              f"{config['xla']} ...", file=sys.stderr, flush=True)
+        pair = run_worker(os.path.abspath(__file__), [dict(config, impl="alternate")],
+                          args.timeout * 2)[0]
+        for row, impl in ((config, "package"), (bare, "keras")):
+            row["runs"] = [pair.get(impl, pair)]
 
 
 def combine_runs(runs):
@@ -427,6 +479,8 @@ def combine_runs(runs):
     done = [r for r in runs if "step_s" in r]
     if not done:
         return runs[0] if runs else {}
+    if len(done) == 1:  # Keeps a step-to-step spread that --alternate measured.
+        return dict({"rounds": 1, "spread": 0.0}, **done[0])
     times = [r["step_s"] for r in done]
     step_s = statistics.median(times)
     images = done[0]["images_per_s"] * done[0]["step_s"]  # Images per step: batch x 2 views.
@@ -482,6 +536,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure every row this many times, interleaved; report the "
                              "median step and the spread (max - min) / median")
+    parser.add_argument("--alternate", action="store_true",
+                        help="only the package and bare Keras rows, each pair in one process "
+                             "with their steps alternated: the steadiest package / bare ratio")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per row")
     parser.add_argument("--append", default=None,
                         help="markdown file to append the section to (default: BENCHMARKS.md, "
@@ -507,7 +564,9 @@ def main(argv=None):
     # One process per framework (PyTorch; Keras on its backend), rows one after another;
     # with --rounds, the whole sequence again, so that slow drifts of a shared machine
     # fall on every row alike.
-    for round_index in range(args.rounds):
+    if args.alternate:
+        measure_alternating(results, args)
+    for round_index in range(0 if args.alternate else args.rounds):
         for group in ("torch", "keras"):
             todo = [c for c in results if "skip" not in c
                     and c["impl"].startswith("torch") == (group == "torch")]
@@ -524,11 +583,19 @@ def main(argv=None):
     append = args.append or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     if append:
         command = command_line("bench_step.py", argv)
-        notes = [f"Steps timed per row: {args.steps} after {args.warmup} warm-up, in each of "
-                 f"{args.rounds} round(s) (rows interleaved; the median is shown); images/s "
-                 "counts encoder images (batch x 2 views); one process per framework and round."]
-        append_section(append, "Train step: supcon_tf vs bare Keras vs PyTorch" +
-                       (" (GPU)" if gpu else " (CPU)"), command, notes + args.note, text)
+        if args.alternate:
+            title = "Train step: supcon_tf vs bare Keras, steps alternated"
+            notes = [f"Per pair: {args.warmup} warm-up step(s) each, then {args.steps} timed "
+                     "steps each, alternated (A B B A ...) in one process; the median step is "
+                     "shown; images/s counts encoder images (batch x 2 views)."]
+        else:
+            title = "Train step: supcon_tf vs bare Keras vs PyTorch"
+            notes = [f"Steps timed per row: {args.steps} after {args.warmup} warm-up, in each "
+                     f"of {args.rounds} round(s) (rows interleaved; the median is shown); "
+                     "images/s counts encoder images (batch x 2 views); one process per "
+                     "framework and round."]
+        append_section(append, title + (" (GPU)" if gpu else " (CPU)"), command,
+                       notes + args.note, text)
     return 0
 
 
