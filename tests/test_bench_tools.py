@@ -92,6 +92,7 @@ def test_bench_step_alternate_pairs_package_and_bare_keras(tmp_path):
     package, bare = rows
     assert float(package["images/s"]) > 0 and float(bare["images/s"]) > 0
     assert package["params"] == bare["params"]  # Counted once both models are built.
+    assert package["spread"].endswith("%")  # Step to step, from the alternated steps.
     expected = float(package["images/s"]) / float(bare["images/s"])
     assert float(package["vs bare Keras"][:-1]) == pytest.approx(expected, abs=0.006)
     assert "steps alternated" in appended and "--alternate" in appended
@@ -104,6 +105,10 @@ def test_bench_step_rounds_take_the_median():
     assert row["step_s"] == 2.0 and row["images_per_s"] == pytest.approx(8.0)
     assert row["rounds"] == 3 and row["spread"] == pytest.approx(1.5)
     assert tool.combine_runs([{"error": "x"}, {"error": "y"}]) == {"error": "x"}
+    single = tool.combine_runs(runs[:1])  # One round: no spread to show.
+    assert single["rounds"] == 1 and "spread" not in single
+    config = dict(model="m", batch=8, precision="float32", impl="keras", xla=True)
+    assert parse_table(tool.table([dict(config, **single)]))[0]["spread"] == "-"
     with pytest.raises(SystemExit):
         tool.main(["--rounds", "0"])
 

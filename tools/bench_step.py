@@ -480,7 +480,7 @@ def combine_runs(runs):
     if not done:
         return runs[0] if runs else {}
     if len(done) == 1:  # Keeps a step-to-step spread that --alternate measured.
-        return dict({"rounds": 1, "spread": 0.0}, **done[0])
+        return dict({"rounds": 1}, **done[0])
     times = [r["step_s"] for r in done]
     step_s = statistics.median(times)
     images = done[0]["images_per_s"] * done[0]["step_s"]  # Images per step: batch x 2 views.
@@ -515,7 +515,7 @@ def table(results):
             vs_bare = f"{r['images_per_s'] / bare:.2f}x" if bare else "n/a"
         rows.append([r["model"], r["batch"], r["precision"], label, backend, xla,
                      f"{r['step_s']:.3f}", f"{r['images_per_s']:.1f}", r.get("rounds", 1),
-                     f"{100 * r.get('spread', 0.0):.0f}%", vs_torch, vs_bare,
+                     f"{100 * r['spread']:.0f}%" if "spread" in r else "-", vs_torch, vs_bare,
                      f"{r['params']:,}"])
     return markdown_table(header, rows)
 
