@@ -10,11 +10,10 @@ import inspect
 
 import keras
 
-from supcon_tf import data, distribute, encoders, methods, optimizers, precision, views
+from supcon_tf import data, distribute, encoders, methods, optimizers, views
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses import SimCLRLoss, SupConLoss
-
 
 
 def check_kwargs(where, factory, kwargs, reserved=(), also=()):
@@ -55,10 +54,6 @@ def get_strategy(name, tpu=None):
         return distribute.get_strategy(name, tpu=tpu)
     except ValueError as e:
         raise UsageError(f"--strategy={name}: {e}") from e
-
-
-def set_precision(name):
-    precision.set_policy(name)
 
 
 def load_data(dataset):

@@ -185,9 +185,9 @@ def _set_globals(config):
     import keras
     import tensorflow as tf
 
-    from supcon_tf.cli import build
+    from supcon_tf import precision
 
-    build.set_precision(config["precision"])
+    precision.set_policy(config["precision"])
     keras.utils.set_random_seed(config["seed"])
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()

@@ -31,8 +31,6 @@ class Run:
         self.workdir = workdir
         self.strategy = strategy
         self.log = log
-        self.data = data
-        self.views = views
         self.train_data, self.test_data, self.info = build.load_data(config["dataset"])
         self.input_shape = build.image_shape(config, self.info)
         self.num_classes = int(self.info.num_classes)
@@ -89,7 +87,7 @@ class Run:
             augmenter = None
             if augment_on == "host":
                 augmenter = build.augmenter(policy, self.input_shape[:2], kwargs, seed=seed)
-            ds = self.data.make_pretrain_dataset(
+            ds = data.make_pretrain_dataset(
                 self.train_data, batch_size=batch, num_views=num_views,
                 augmenter=augmenter, augment_on=augment_on,
                 shuffle_buffer=c["dataset"]["shuffle_buffer"], seed=seed, repeat=False,
@@ -110,7 +108,7 @@ class Run:
         return self._train_cache
 
     def eval_data(self, split_data, batch_size=None):
-        return self.data.make_eval_dataset(
+        return data.make_eval_dataset(
             split_data, batch_size=batch_size or self.config["linear"]["batch_size"],
             transform=self.eval_transform)
 
@@ -123,8 +121,7 @@ class Run:
             encoder = build.encoder(c, self.input_shape)
             multi_view = None
             if c["method"] != "ce" and c["views"]["augment_on"] == "device":
-                multi_view = self.views.MultiView(self.pretrain_augmenter,
-                                                  c["views"]["num_views"])
+                multi_view = views.MultiView(self.pretrain_augmenter, c["views"]["num_views"])
             model = build.method(c, encoder, self.num_classes, multi_view,
                                  probe=c["eval"]["online_probe"])
             optimizer = build.optimizer(c["pretrain"], self.steps_per_epoch("pretrain"),

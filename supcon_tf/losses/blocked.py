@@ -23,7 +23,6 @@ from keras import ops
 from supcon_tf import distribute
 from supcon_tf.losses.contrastive import _validate_inputs, validate_options
 
-
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
 # (anchor views x contrast views): 2**24, e.g. a batch of 2,048 samples with 2 views, where
