@@ -4,7 +4,7 @@ tests/test_export.py, in a process without supcon_tf)."""
 import keras
 import pytest
 
-from readme_blocks import readme_blocks
+from readme_blocks import README, readme_blocks
 
 IN_PROCESS = ["library", "data", "distribute", "evaluation"]
 
@@ -16,11 +16,9 @@ def run_block(name, namespace=None):
 
 
 def test_readme_names_every_python_block():
-    text = (readme_blocks.__globals__["README"]).read_text()
-    assert text.count("```python") == len(readme_blocks())
-    assert set(IN_PROCESS + ["export", "gradient_cache", "hub_load", "keras_layer",
-                             "tfsm_layer"]) <= set(
-        readme_blocks())
+    assert README.read_text().count("```python") == len(readme_blocks())
+    named = IN_PROCESS + ["export", "gradient_cache", "hub_load", "keras_layer", "tfsm_layer"]
+    assert set(named) <= set(readme_blocks())
 
 
 def test_library_example_then_export(tmp_path, monkeypatch):
