@@ -13,7 +13,6 @@ import keras
 from supcon_tf import data, distribute, encoders, methods, optimizers, views
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.heads import ProjectionHead
-from supcon_tf.losses import SimCLRLoss, SupConLoss
 
 
 def check_kwargs(where, factory, kwargs, reserved=(), also=()):
@@ -112,23 +111,43 @@ def head(config):
 
 
 def loss(config):
-    """The contrastive loss of the config's method, with `loss` as its arguments."""
-    cls = SimCLRLoss if config["method"] == "simclr" else SupConLoss
+    """The method's loss (its class's `default_loss`), with `loss` as its arguments."""
+    cls = methods.METHODS.lookup(config["method"]).default_loss
     check_kwargs("loss", cls.__init__, config["loss"], reserved=("name", "dtype"))
     try:
         return cls(**config["loss"])
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise UsageError(f"Config key 'loss': {e}") from e
 
 
-def method(config, encoder_model, num_classes, multi_view=None, probe=False):
-    """The stage-1 model: SupCon / SimCLR (with an online linear probe on request), or
-    the cross-entropy classifier."""
+# Arguments of a method's constructor that the command line sets from other keys.
+METHOD_RESERVED = ("encoder", "head", "loss", "augmenter", "probe", "total_steps")
+
+
+def method(config, encoder_model, num_classes, multi_view=None, probe=False,
+           total_steps=None):
+    """The stage-1 model: any registered method (with an online linear probe on
+    request), or the cross-entropy classifier.
+
+    `method_kwargs` go to the method's constructor, checked against its signature;
+    a method whose constructor takes `total_steps` (e.g. a momentum schedule over
+    training) gets the stage's number of steps.
+    """
     if config["method"] == "ce":
         return methods.CrossEntropyClassifier(encoder_model, num_classes=num_classes)
-    kwargs = {"probe": num_classes} if probe else {}
-    return methods.get(config["method"], encoder=encoder_model, head=head(config),
-                       loss=loss(config), augmenter=multi_view, **kwargs)
+    cls = methods.METHODS.lookup(config["method"])
+    kwargs = dict(config.get("method_kwargs") or {})
+    check_kwargs("method_kwargs", cls.__init__, kwargs, reserved=METHOD_RESERVED,
+                 also=(methods.ContrastiveModel.__init__,))
+    if probe:
+        kwargs["probe"] = num_classes
+    if total_steps is not None and "total_steps" in inspect.signature(cls.__init__).parameters:
+        kwargs["total_steps"] = int(total_steps)
+    try:
+        return cls(encoder=encoder_model, head=head(config), loss=loss(config),
+                   augmenter=multi_view, **kwargs)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"Config key 'method_kwargs' (method {config['method']!r}): {e}") from e
 
 
 def scaled_learning_rate(stage):

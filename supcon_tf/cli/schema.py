@@ -14,14 +14,25 @@ import ml_collections
 
 from supcon_tf.cli.errors import UsageError
 
-METHODS = ("supcon", "simclr", "ce")
+# "ce" is the cross-entropy baseline; every other name is a registered contrastive
+# method (`supcon_tf.methods.METHODS`), built generically by `supcon_tf.cli.build`.
+BASELINES = ("ce",)
+
+
+def method_names():
+    """Every valid `method`: the registered contrastive methods and the baselines."""
+    from supcon_tf.methods import METHODS  # Lazy: keeps this module import-light.
+
+    return tuple(METHODS.names()) + BASELINES
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 AUGMENT_ON = ("host", "device")
 LR_SCALING = ("none", "linear", "sqrt")
 SCHEDULES = ("cosine", "constant")
 
 # Keys whose value is a dict of keyword arguments for a factory named elsewhere.
-OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "pretrain.optimizer_kwargs",
+OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "method_kwargs",
+              "pretrain.optimizer_kwargs",
               "linear.optimizer_kwargs")
 # Keys whose default is None: the types they accept.
 NULLABLE = {
@@ -41,6 +52,7 @@ def defaults():
     """The full config with every key at its default (the digits SupCon run)."""
     config = dict(
         method="supcon",
+        method_kwargs={},  # the method's own arguments (e.g. MoCo's queue_size)
         seed=0,
         precision="float32",
         deterministic=False,  # deterministic TF ops and data order: bit-exact resumes
@@ -166,7 +178,7 @@ def _positive(path, value, allow_zero=False):
 
 
 def _check_values(c):
-    _choice("method", c["method"], METHODS)
+    _choice("method", c["method"], method_names())
     _choice("precision", c["precision"], PRECISIONS)
     _choice("views.augment_on", c["views"]["augment_on"], AUGMENT_ON)
     for path in ("steps_per_execution", "keep_checkpoints", "views.num_views",
@@ -191,11 +203,15 @@ def _check_values(c):
             f"Config key 'views.image_size' must be None or two positive ints (height, "
             f"width); received {size!r}."
         )
-    if c["method"] == "simclr" and c["views"]["num_views"] < 2:
-        raise UsageError(
-            "Config key 'views.num_views' must be >= 2 for method 'simclr' (a sample's "
-            f"positives are its other views); received {c['views']['num_views']}."
-        )
+    if c["method"] not in BASELINES:
+        from supcon_tf.methods import METHODS
+
+        min_views = METHODS.lookup(c["method"]).min_views
+        if c["views"]["num_views"] < min_views:
+            raise UsageError(
+                f"Config key 'views.num_views' must be >= {min_views} for method "
+                f"{c['method']!r}; received {c['views']['num_views']}."
+            )
     if c["method"] == "ce" and c["views"]["augment_on"] != "host":
         raise UsageError(
             "Config key 'views.augment_on' must be 'host' for method 'ce' (the cross-"

@@ -123,7 +123,9 @@ class Run:
             if c["method"] != "ce" and c["views"]["augment_on"] == "device":
                 multi_view = views.MultiView(self.pretrain_augmenter, c["views"]["num_views"])
             model = build.method(c, encoder, self.num_classes, multi_view,
-                                 probe=c["eval"]["online_probe"])
+                                 probe=c["eval"]["online_probe"],
+                                 total_steps=self.steps_per_epoch("pretrain")
+                                 * c["pretrain"]["epochs"])
             optimizer = build.optimizer(c["pretrain"], self.steps_per_epoch("pretrain"),
                                         "pretrain")
             model.compile(optimizer=optimizer, steps_per_execution=c["steps_per_execution"])
