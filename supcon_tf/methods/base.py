@@ -150,13 +150,11 @@ class ContrastiveModel(GuardedFit, keras.Model):
 
     def _check_batch(self, data, training):
         x, y, _ = unpack_batch(data)
-        if (self.requires_labels or self.probe is not None) and y is None:
+        if self.requires_labels and y is None:  # (A probe checks its own labels.)
             raise ValueError(
-                f"{type(self).__name__}" + (" with a probe" if not self.requires_labels else "")
-                + " needs labels: batches must be `(views, labels)` with class ids or "
-                "one-/multi-hot rows. Without labels, use SimCLR (method 'simclr'), whose "
-                "positives are a sample's own views" + (", and no probe." if self.probe
-                                                          is not None else ".")
+                f"{type(self).__name__} needs labels: batches must be `(views, labels)` with "
+                "class ids or one-/multi-hot rows. Without labels, use SimCLR "
+                "(method 'simclr'), whose positives are a sample's own views."
             )
         if training and self.augmenter is not None and len(x.shape) == 4:
             return  # Views are drawn inside the step.
