@@ -60,3 +60,16 @@ def check_probability(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
         raise ValueError(f"`{name}` must be a number in [0, 1]; {_describe(name, value)}.")
     return value
+
+
+def check_image_shape(name, shape):
+    """Raises ValueError unless `shape` is (height, width, channels): positive ints
+    (height and width may be None, for images of varying size); returns it as a tuple."""
+    ok = isinstance(shape, (list, tuple)) and len(shape) == 3
+    ok = ok and all((d is None and i < 2) or (isinstance(d, numbers.Integral)
+                                              and not isinstance(d, bool) and d > 0)
+                    for i, d in enumerate(shape))
+    if not ok:
+        raise ValueError(f"`{name}` must be (height, width, channels) of positive ints "
+                         f"(height and width may be None); {_describe(name, shape)}.")
+    return tuple(shape)

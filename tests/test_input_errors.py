@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from supcon_tf import encoders, heads, methods, optimizers, views
+from supcon_tf import data, encoders, heads, methods, optimizers, views
 from supcon_tf.losses import SimCLRLoss, SupConLoss, contrastive_loss
 from supcon_tf.methods import NonFiniteLossError
 from tolerance import assert_close
@@ -98,6 +98,16 @@ def test_loss_class_checks_ids_before_keras_casts_them():
     (lambda: heads.ProjectionHead(output_dim=2.5), "`output_dim` must be an integer"),
     (lambda: views.ColorJitter(brightness="a lot"), "`brightness` must be a number"),
     (lambda: optimizers.LARS(momentum="0.9"), "`momentum` must be a number"),
+    (lambda: encoders.get("small_cnn", input_shape=(8, 8, 1), widths=("8",)),
+     "`widths[0]` must be an integer >= 1; received widths[0]='8' (str)"),
+    (lambda: encoders.get("resnet18", input_shape=(8, 8)), "`input_shape` must be (height, "
+                                                           "width, channels)"),
+    (lambda: methods.SupCon(None), "`encoder` must be a Keras model or layer"),
+    (lambda: views.get("digits", image_size="8"), "received image_size='8'"),
+    (lambda: data.from_arrays(np.zeros((0, 8, 8), "uint8"), np.array([], "int64")),
+     "`images` is empty"),
+    (lambda: data.from_arrays(np.full((2, 8, 8), np.nan, "float32"), np.array([0, 1])),
+     "float `images` must be finite"),
     (lambda: optimizers.WarmupCosine(0.1, "100", 10), "`total_steps` must be a number > 0; received total_steps='100'"),
 ])
 def test_constructors_name_the_parameter(build, message):

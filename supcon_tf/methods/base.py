@@ -85,6 +85,10 @@ class ContrastiveModel(GuardedFit, keras.Model):
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(encoder, keras.layers.Layer):
+            raise ValueError("`encoder` must be a Keras model or layer mapping images to a "
+                             f"representation (see `supcon_tf.encoders.get`); received "
+                             f"{type(encoder).__name__}.")
         self.encoder = encoder
         self.head = head if head is not None else ProjectionHead()
         self.method_loss = loss if loss is not None else self.default_loss()
