@@ -1,4 +1,5 @@
-"""supcon-tf: supervised contrastive learning (SupCon) and SimCLR for Keras 3 / TensorFlow.
+"""supcon-tf: supervised contrastive learning (SupCon), SimCLR and metric learning for Keras 3 /
+TensorFlow.
 
 The public API on one screen. Core modules (losses, encoders, heads, methods) are
 backend-agnostic and imported eagerly; modules built on TensorFlow (data pipelines,
@@ -14,6 +15,7 @@ from supcon_tf.methods import (
     ContrastiveModel,
     CrossEntropyClassifier,
     LinearClassifier,
+    MetricLearning,
     SimCLR,
     SupCon,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "CrossEntropyClassifier",
     "LinearClassifier",
     "LinearHead",
+    "MetricLearning",
     "ProjectionHead",
     "SimCLR",
     "SimCLRLoss",

@@ -10,6 +10,7 @@ from supcon_tf.methods.gradient_cache import (
     GradientCacheSimCLR,
     GradientCacheSupCon,
 )
+from supcon_tf.methods.metric import MetricLearning
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.supcon import SupCon
 from supcon_tf.registry import Registry
@@ -17,6 +18,7 @@ from supcon_tf.registry import Registry
 METHODS = Registry("method")
 METHODS.register("supcon")(SupCon)
 METHODS.register("simclr")(SimCLR)
+METHODS.register("metric")(MetricLearning)
 
 
 def get(name, **kwargs):
@@ -32,6 +34,7 @@ __all__ = [
     "GradientCacheSimCLR",
     "GradientCacheSupCon",
     "LinearClassifier",
+    "MetricLearning",
     "SimCLR",
     "SupCon",
     "get",
