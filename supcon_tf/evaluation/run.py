@@ -50,7 +50,7 @@ def retrieval_report(encoder, eval_data, reference_data=None, head=None, batch_s
     if head is not None:
         strategy = getattr(encoder, "distribute_strategy", None)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            models["embedding"] = _Embedder(encoder, head)
+            models["embedding"] = _Embedder(encoder, head, name="embedder")
     result = {}
     for name, model in models.items():
         query, query_labels = predict_with_labels(model, eval_data, batch_size=batch_size)
