@@ -1,7 +1,7 @@
 r"""Multi-similarity loss on the bundled handwritten digits.
 
-  python -m supcon_tf --config=configs/digits_multisimilarity.py --workdir=/tmp/digits_multisimilarity
-  python -m supcon_tf --config=configs/digits_multisimilarity.py:local --workdir=/tmp/smoke   # seconds
+  supcon-tf --config=configs/digits_multisimilarity.py --workdir=/tmp/digits_multisimilarity
+  supcon-tf --config=configs/digits_multisimilarity.py:local --workdir=/tmp/smoke   # seconds
 
 Metric learning (`method="metric"`): the encoder and projector trained end to end, one
 view per image; the embedding (export's `project`) is what retrieval uses. Same

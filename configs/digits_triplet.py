@@ -1,7 +1,7 @@
 r"""Triplet loss with batch-hard mining on the bundled handwritten digits.
 
-  python -m supcon_tf --config=configs/digits_triplet.py --workdir=/tmp/digits_triplet
-  python -m supcon_tf --config=configs/digits_triplet.py:local --workdir=/tmp/smoke   # seconds
+  supcon-tf --config=configs/digits_triplet.py --workdir=/tmp/digits_triplet
+  supcon-tf --config=configs/digits_triplet.py:local --workdir=/tmp/smoke   # seconds
 
 Metric learning (`method="metric"`): the encoder and projector trained end to end, one
 view per image; the embedding (export's `project`) is what retrieval uses. Same

@@ -42,7 +42,8 @@ def test_resolve_fills_defaults_and_keeps_values():
     ({"views": {"image_size": 32}}, "'views.image_size' must be a tuple or a list or None"),
     ({"views": {"image_size": (32,)}}, "two positive ints"),
     ({"encoder": {"kwargs": 3}}, "'encoder.kwargs' must be a dict"),
-    ({"method": "moco"}, "'method' must be one of 'supcon', 'simclr', 'ce'; received 'moco'"),
+    ({"method": "moco"}, "'method' must be one of 'metric', 'simclr', 'supcon', 'ce'; "
+                         "received 'moco'"),
     ({"precision": "fp8"}, "'precision' must be one of"),
     ({"pretrain": {"epochs": 0}}, "'pretrain.epochs' must be > 0"),
     ({"linear": {"lr_scaling": "cubic"}}, "'linear.lr_scaling' must be one of"),

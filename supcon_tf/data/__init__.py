@@ -32,5 +32,6 @@ def load(name, split="train", data_dir=None, **kwargs):
     return from_tfds(name, split=split, data_dir=data_dir, **kwargs)
 
 
-__all__ = ["DatasetInfo", "class_balanced", "from_arrays", "from_folder", "from_tfds", "load", "load_digits",
+__all__ = ["DatasetInfo", "class_balanced", "from_arrays",
+           "from_folder", "from_tfds", "load", "load_digits",
            "make_eval_dataset", "make_pretrain_dataset"]

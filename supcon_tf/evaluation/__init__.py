@@ -2,7 +2,8 @@
 
 While pretraining: `KNNMonitor` (a callback logging weighted-kNN top-1) and the
 `OnlineProbe` a `ContrastiveModel(..., probe=num_classes)` trains on the
-stop-gradient representation. After stage 2: `linear_eval_report`, and `retrieval_metrics` (Recall@k, mAP@R). Pictures:
+stop-gradient representation. After stage 2: `linear_eval_report`, and
+`retrieval_metrics` (Recall@k, mAP@R). Pictures:
 `plot_embedding` (t-SNE / UMAP map) and `write_projector` (TensorBoard files).
 `evaluate_run` writes all of it for a finished run.
 """

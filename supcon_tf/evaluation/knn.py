@@ -58,7 +58,8 @@ def nearest_neighbours(query_emb, ref_emb, k, chunk_size=1024, leave_one_out=Fal
     for start in range(0, len(query_emb), q_block):
         queries = ops.convert_to_tensor(_pad(_normalize(query_emb[start:start + q_block]),
                                              q_block))
-        query_ids = ops.convert_to_tensor(np.arange(start, start + q_block, dtype=np.int32)[:, None])
+        query_ids = ops.convert_to_tensor(
+            np.arange(start, start + q_block, dtype=np.int32)[:, None])
         top_sim = ops.full((q_block, k), -np.inf, "float32")
         top_ids = ops.zeros((q_block, k), "int32")
         for block, block_valid, ids in blocks:

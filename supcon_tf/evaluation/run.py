@@ -67,9 +67,9 @@ def evaluate_run(outdir, encoder, eval_data, class_names=None, classifier=None, 
 
     - with a `classifier`: the linear-evaluation report (`linear_eval_report`):
       report.json, report.md, confusion_matrix.png;
-    - with `retrieval` (default: when `reference_data` is given): Recall@1/2/4/8, mAP@R and R-precision of the representation
-      (and of `head`'s embedding) of `eval_data` against `reference_data` (None:
-      leave-one-out), in the report or, without a classifier, `retrieval.json`;
+    - with `retrieval` (default: when `reference_data` is given): Recall@1/2/4/8,
+      mAP@R and R-precision of the representation (and of `head`'s embedding) of
+      `eval_data` against `reference_data` (None: leave-one-out), in the report or, without a classifier, `retrieval.json`;
     - `embedding_<method>.png`: a 2-D map of the representation of `sample`
       evaluation samples, coloured by class;
     - `projector/`: TensorBoard projector files for `projector_sample` samples
