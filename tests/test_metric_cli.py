@@ -45,7 +45,7 @@ def test_batches_hold_p_classes_times_k_samples():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(classes_per_batch=2, samples_per_class=1),
-     r"`samples_per_class` must be an int >= 2; received samples_per_class=1"),
+     r"`samples_per_class` must be an integer >= 2; received samples_per_class=1"),
     (dict(classes_per_batch=4, samples_per_class=2),
      r"`classes_per_batch` must be at most the 3 classes of the dataset; received "
      r"classes_per_batch=4"),

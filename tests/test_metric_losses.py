@@ -164,7 +164,7 @@ def test_loss_classes_reduce_and_round_trip():
     (lambda: losses.TripletLoss(distance="l1"), r"`distance` must be one of"),
     (lambda: losses.CircleLoss(margin=-1), r"`margin` must be >= 0"),
     (lambda: losses.MultiSimilarityLoss(alpha=0), r"`alpha` must be > 0"),
-    (lambda: losses.ProxyAnchorLoss(num_classes=0), r"`num_classes` must be > 0"),
+    (lambda: losses.ProxyAnchorLoss(num_classes=0), r"`num_classes` must be an integer >= 1"),
     (lambda: losses.triplet_loss(X[None], LABELS), r"`embeddings` must have rank 2.*\(1, 8, 4\)"),
     (lambda: losses.circle_loss(X[:, 0], LABELS), r"`embeddings` must have rank 2"),
     (lambda: losses.multi_similarity_loss(X, None), r"`labels` are required"),

@@ -74,3 +74,11 @@ def test_metric_method_is_registered_with_one_view():
     cls, kwargs = methods.MetricLearning.resolve_loss({"name": "circle", "gamma": 4.0})
     assert cls is losses.CircleLoss and kwargs == {"gamma": 4.0}
     assert methods.MetricLearning.resolve_loss({})[0] is losses.MultiSimilarityLoss
+
+
+def test_needs_integer_labels():
+    model = build(losses.TripletLoss())
+    with pytest.raises(ValueError, match="needs labels"):
+        model.fit(VIEWS, batch_size=16, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="must have an integer dtype"):
+        losses.TripletLoss()(LABELS.astype("float32"), VIEWS[:, 0, 0, :, 0])

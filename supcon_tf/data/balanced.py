@@ -12,13 +12,7 @@ them), so the labels are read once up front to find the classes present.
 
 import numpy as np
 
-from supcon_tf.validation import check_positive
-
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}; received {name}={value!r}.")
-    return int(value)
+from supcon_tf.validation import check_int, check_positive
 
 
 def class_ids(ds):
@@ -41,8 +35,8 @@ def class_balanced(ds, classes_per_batch, samples_per_class, seed=None, shuffle_
     """
     import tensorflow as tf
 
-    p = _check_int("classes_per_batch", classes_per_batch, 1)
-    k = _check_int("samples_per_class", samples_per_class, 2)
+    p = check_int("classes_per_batch", classes_per_batch, 1)
+    k = check_int("samples_per_class", samples_per_class, 2)
     check_positive("shuffle_buffer", shuffle_buffer)
     classes = class_ids(ds) if classes is None else np.unique(np.asarray(classes, np.int64))
     if len(classes) < p:

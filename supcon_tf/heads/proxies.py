@@ -5,7 +5,7 @@ from keras import ops
 
 from supcon_tf.losses.pairwise import pairwise_similarity
 from supcon_tf.registry import register
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int, check_positive
 
 
 @register
@@ -19,8 +19,8 @@ class Proxies(keras.layers.Layer):
 
     def __init__(self, num_classes, lr_multiplier=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = int(check_positive("num_classes", num_classes))
-        self.lr_multiplier = float(check_positive("lr_multiplier", float(lr_multiplier)))
+        self.num_classes = check_int("num_classes", num_classes, 1)
+        self.lr_multiplier = float(check_positive("lr_multiplier", lr_multiplier))
 
     def build(self, input_shape):
         self.proxies = self.add_weight(

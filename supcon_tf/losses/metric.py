@@ -19,7 +19,7 @@ from supcon_tf.losses.pairwise import (
     pairwise_distance,
     pairwise_similarity,
 )
-from supcon_tf.validation import check_choice, check_positive
+from supcon_tf.validation import check_choice, check_int, check_positive
 
 TRIPLET_MINING = ("batch_hard", "semi_hard")
 
@@ -43,7 +43,7 @@ def _log1p_sum_exp(values, mask):
 
 
 def check_triplet_options(margin, mining, distance):
-    check_positive("margin", float(margin), allow_zero=True)
+    check_positive("margin", margin, allow_zero=True)
     check_choice("mining", mining, TRIPLET_MINING)
     check_choice("distance", distance, DISTANCES)
 
@@ -90,9 +90,9 @@ def triplet_loss(embeddings, labels, *, margin=0.2, mining="batch_hard", distanc
 
 
 def check_multi_similarity_options(alpha, beta, base, epsilon):
-    check_positive("alpha", float(alpha))
-    check_positive("beta", float(beta))
-    check_positive("epsilon", float(epsilon), allow_zero=True)
+    check_positive("alpha", alpha)
+    check_positive("beta", beta)
+    check_positive("epsilon", epsilon, allow_zero=True)
     del base  # Any threshold in [-1, 1] or beyond is meaningful.
 
 
@@ -125,8 +125,8 @@ def multi_similarity_loss(embeddings, labels, *, alpha=2.0, beta=50.0, base=0.5,
 
 
 def check_circle_options(gamma, margin):
-    check_positive("gamma", float(gamma))
-    check_positive("margin", float(margin), allow_zero=True)
+    check_positive("gamma", gamma)
+    check_positive("margin", margin, allow_zero=True)
 
 
 def circle_loss(embeddings, labels, *, gamma=80.0, margin=0.4):
@@ -152,8 +152,8 @@ def circle_loss(embeddings, labels, *, gamma=80.0, margin=0.4):
 
 
 def check_proxy_anchor_options(alpha, delta):
-    check_positive("alpha", float(alpha))
-    check_positive("delta", float(delta), allow_zero=True)
+    check_positive("alpha", alpha)
+    check_positive("delta", delta, allow_zero=True)
 
 
 def proxy_anchor_loss(similarities, labels, *, alpha=32.0, delta=0.1):

@@ -10,6 +10,7 @@ import keras
 
 from supcon_tf.losses import metric
 from supcon_tf.losses.classes import SupConLoss
+from supcon_tf.losses.contrastive import check_label_dtype
 from supcon_tf.registry import Registry, register
 
 
@@ -24,8 +25,22 @@ class _MetricLoss(keras.losses.Loss):
         for key, value in options.items():
             setattr(self, key, value)
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras' Loss casts y_true to the loss dtype: class ids are checked before.
+        if y_true is None:
+            raise ValueError(f"{type(self).__name__} needs labels (class ids [batch]); "
+                             "received y_true=None.")
+        y_true = keras.ops.convert_to_tensor(y_true)
+        check_label_dtype(y_true.dtype, len(y_true.shape))
+        return super().__call__(y_true, y_pred, sample_weight)
+
     def call(self, y_true, y_pred):
-        return type(self)._fn(y_pred, y_true, **{k: getattr(self, k) for k in self._options})
+        return type(self)._fn(y_pred, self._ids(y_true),
+                              **{k: getattr(self, k) for k in self._options})
+
+    @staticmethod
+    def _ids(y_true):
+        return keras.ops.cast(y_true, "int32") if len(y_true.shape) == 1 else y_true
 
     def get_config(self):
         config = super().get_config()
@@ -87,8 +102,8 @@ class ProxyAnchorLoss(_MetricLoss):
 
     _options = ("num_classes", "alpha", "delta", "lr_multiplier")
     _check = staticmethod(lambda num_classes, alpha, delta, lr_multiplier: (
-        metric.check_positive("num_classes", num_classes),
-        metric.check_positive("lr_multiplier", float(lr_multiplier)),
+        metric.check_int("num_classes", num_classes, 1),
+        metric.check_positive("lr_multiplier", lr_multiplier),
         metric.check_proxy_anchor_options(alpha, delta)))
 
     def __init__(self, num_classes, alpha=32.0, delta=0.1, lr_multiplier=100.0,
@@ -98,7 +113,8 @@ class ProxyAnchorLoss(_MetricLoss):
                          lr_multiplier=float(lr_multiplier))
 
     def call(self, y_true, y_pred):
-        return metric.proxy_anchor_loss(y_pred, y_true, alpha=self.alpha, delta=self.delta)
+        return metric.proxy_anchor_loss(y_pred, self._ids(y_true), alpha=self.alpha,
+                                        delta=self.delta)
 
     def proxy_layer(self):
         """A fresh `Proxies` layer for this loss's classes and learning-rate multiplier."""

@@ -33,6 +33,7 @@ class MetricLearning(ContrastiveModel):
 
     min_views = 1
     default_loss = MultiSimilarityLoss
+    requires_labels = True
 
     @classmethod
     def resolve_loss(cls, kwargs):

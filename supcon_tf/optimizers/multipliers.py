@@ -15,7 +15,7 @@ from supcon_tf.validation import check_positive
 
 def set_lr_multiplier(optimizer, variables, multiplier):
     """Trains `variables` with `optimizer` at `multiplier` times its learning rate."""
-    check_positive("multiplier", float(multiplier))
+    check_positive("multiplier", multiplier)
     inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     factors = inner.__dict__.get("_lr_multipliers")
     if factors is None:
