@@ -113,8 +113,11 @@ class ProxyAnchorLoss(_MetricLoss):
                          lr_multiplier=float(lr_multiplier))
 
     def call(self, y_true, y_pred):
-        return metric.proxy_anchor_loss(y_pred, self._ids(y_true), alpha=self.alpha,
+        loss = metric.proxy_anchor_loss(y_pred, self._ids(y_true), alpha=self.alpha,
                                         delta=self.delta)
+        # Shape [1], not []: Keras leaves a scalar unreduced, without the 1 / replicas
+        # scaling that makes the summed per-replica gradients the global one.
+        return keras.ops.reshape(loss, (1,))
 
     def proxy_layer(self):
         """A fresh `Proxies` layer for this loss's classes and learning-rate multiplier."""
