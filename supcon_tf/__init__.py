@@ -1,4 +1,5 @@
-"""supcon-tf: supervised contrastive learning (SupCon) and SimCLR for Keras 3 / TensorFlow.
+"""supcon-tf: supervised contrastive learning (SupCon), SimCLR and metric learning for Keras 3 /
+TensorFlow.
 
 The public API on one screen. Core modules (losses, encoders, heads, methods) are
 backend-agnostic and imported eagerly; modules built on TensorFlow (data pipelines,
@@ -15,6 +16,7 @@ from supcon_tf.methods import (
     CrossEntropyClassifier,
     LinearClassifier,
     NonFiniteLossError,
+    MetricLearning,
     SimCLR,
     SupCon,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "LinearClassifier",
     "LinearHead",
     "NonFiniteLossError",
+    "MetricLearning",
     "ProjectionHead",
     "SimCLR",
     "SimCLRLoss",

@@ -1,9 +1,9 @@
 """Worker script for tests/test_distribute_replicas.py (run as a subprocess).
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
-trains SupCon, SimCLR and the linear stage for two steps on the same global
-batches under MirroredStrategy on REPLICAS replicas (and, for 1, no strategy),
-with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
+trains SupCon, SimCLR, metric learning (triplet; proxy-anchor) and the linear stage
+for two steps on the same global batches under MirroredStrategy on REPLICAS replicas
+(and, for 1, no strategy), with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
 first step, the losses and metrics `fit` reported and every final weight
 (BatchNorm moving statistics included), and for the linear stage the
 results of `evaluate`, to an .npz file in the directory given
@@ -25,7 +25,7 @@ tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfigu
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from supcon_tf import distribute, encoders, methods  # noqa: E402
+from supcon_tf import distribute, encoders, losses, methods  # noqa: E402
 from supcon_tf.heads import ProjectionHead  # noqa: E402
 
 GLOBAL_BATCH = 16
@@ -51,7 +51,13 @@ def build(case):
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True)
-    model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
+    if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
+        model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
+    elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
+        model = methods.MetricLearning(encoder, head,
+                                       loss=losses.ProxyAnchorLoss(4, lr_multiplier=10.0))
+    else:
+        model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
     return model
 
@@ -110,4 +116,5 @@ def main(out_dir, replicas, cases):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] or ["supcon", "simclr", "linear"])
+    main(sys.argv[1], int(sys.argv[2]),
+         sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "linear"])

@@ -45,7 +45,7 @@ def test_resolve_fills_defaults_and_keeps_values():
     ({"views": {"image_size": 32}}, "'views.image_size' must be a tuple or a list or None"),
     ({"views": {"image_size": (32,)}}, "two positive ints"),
     ({"encoder": {"kwargs": 3}}, "'encoder.kwargs' must be a dict"),
-    ({"method": "supcom"}, "'method' must be one of 'simclr', 'supcon'"),
+    ({"method": "supcom"}, "'method' must be one of"),
     ({"method": "supcom"}, "received 'supcom'"),
     ({"method_kwargs": 3}, "'method_kwargs' must be a dict"),
     ({"precision": "fp8"}, "'precision' must be one of"),

@@ -6,7 +6,7 @@ import pytest
 
 from readme_blocks import README, readme_blocks
 
-IN_PROCESS = ["library", "data", "distribute", "evaluation"]
+IN_PROCESS = ["library", "data", "distribute", "evaluation", "metric"]
 
 
 def run_block(name, namespace=None):
@@ -37,12 +37,14 @@ def test_library_example_then_export(tmp_path, monkeypatch):
     assert namespace["stopped_at"] == namespace["model"].optimizer.iterations.numpy()
 
 
-@pytest.mark.parametrize("name", ["data", "distribute", "evaluation"])
+@pytest.mark.parametrize("name", ["data", "distribute", "evaluation", "metric"])
 def test_example_runs(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = run_block(name)
     if name == "evaluation":
         assert (tmp_path / "run/eval/confusion_matrix.png").exists()
         assert 0.0 <= namespace["report"]["top1"] <= 1.0
+    if name == "metric":
+        assert namespace["model"].method_loss.mining == "semi_hard"
     if name == "distribute":
         assert len(namespace["history"].history["loss"]) == 2

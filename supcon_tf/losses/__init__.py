@@ -1,4 +1,5 @@
-"""Contrastive losses: the `contrastive_loss` core and its Keras `Loss` classes."""
+"""Contrastive losses (the `contrastive_loss` core) and metric-learning losses, with
+their Keras `Loss` classes."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.classes import SimCLRLoss, SupConLoss
@@ -8,9 +9,35 @@ from supcon_tf.losses.contrastive import (
     SUMMATION_LOCATIONS,
     contrastive_loss,
 )
+from supcon_tf.losses.metric import (
+    TRIPLET_MINING,
+    circle_loss,
+    multi_similarity_loss,
+    proxy_anchor_loss,
+    triplet_loss,
+)
+from supcon_tf.losses.metric_classes import (
+    METRIC_LOSSES,
+    CircleLoss,
+    MultiSimilarityLoss,
+    ProxyAnchorLoss,
+    TripletLoss,
+    metric_loss,
+)
 
 __all__ = [
     "CONTRAST_MODES",
+    "METRIC_LOSSES",
+    "TRIPLET_MINING",
+    "CircleLoss",
+    "MultiSimilarityLoss",
+    "ProxyAnchorLoss",
+    "TripletLoss",
+    "circle_loss",
+    "metric_loss",
+    "multi_similarity_loss",
+    "proxy_anchor_loss",
+    "triplet_loss",
     "DENOMINATOR_MODES",
     "SUMMATION_LOCATIONS",
     "SimCLRLoss",

@@ -11,6 +11,7 @@ from supcon_tf.methods.gradient_cache import (
     GradientCacheSupCon,
 )
 from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
+from supcon_tf.methods.metric import MetricLearning
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.supcon import SupCon
 from supcon_tf.registry import Registry
@@ -18,6 +19,7 @@ from supcon_tf.registry import Registry
 METHODS = Registry("method")
 METHODS.register("supcon")(SupCon)
 METHODS.register("simclr")(SimCLR)
+METHODS.register("metric")(MetricLearning)
 
 
 def get(name, **kwargs):
@@ -35,6 +37,7 @@ __all__ = [
     "LinearClassifier",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
+    "MetricLearning",
     "SimCLR",
     "SupCon",
     "get",
