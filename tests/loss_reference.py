@@ -98,3 +98,10 @@ def loss_terms(batch, num_views, dim):
     dim + 3 N. The gradient w.r.t. the features reduces the same sums.
     """
     return dim + 3 * batch * num_views
+
+
+def loss_magnitude(expected, temperature, scale_by_temperature=True):
+    """`magnitude` of a loss: its logits are O(1 / temperature), and without
+    `scale_by_temperature` their rounding reaches the loss at that size."""
+    return max(1.0, float(np.abs(expected).max()),
+               1.0 if scale_by_temperature else 1.0 / temperature)

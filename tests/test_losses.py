@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from loss_reference import loss_terms, nt_xent_reference, supcon_reference, unit
+from loss_reference import loss_magnitude, loss_terms, nt_xent_reference, supcon_reference, unit
 from supcon_tf.losses import SimCLRLoss, SupConLoss, contrastive_loss
 from tolerance import assert_close
 
@@ -23,12 +23,6 @@ def numpy(x):
 def dtype_of(x):
     """The dtype a result was computed in (float64 inputs stay float64; JAX needs x64)."""
     return np.asarray(x).dtype.name
-
-
-def loss_magnitude(expected, temperature, scale_by_temperature):
-    """Logits are O(1 / temperature); unscaled losses carry their errors at that size."""
-    return max(1.0, float(np.abs(expected).max()),
-               1.0 if scale_by_temperature else 1.0 / temperature)
 
 
 # --- hand-derived values -----------------------------------------------------------------
