@@ -1,11 +1,13 @@
 """Worker script for tests/test_distribute_replicas.py (run as a subprocess).
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
-trains SupCon, SimCLR, metric learning (triplet; proxy-anchor) and the linear stage
-for two steps on the same global batches under MirroredStrategy on REPLICAS replicas
-(and, for 1, no strategy), with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
-first step, the losses and metrics `fit` reported and every final weight
-(BatchNorm moving statistics included), and for the linear stage the
+trains SupCon, SimCLR, metric learning (triplet; proxy-anchor) and the linear
+stage for two steps on the same global batches under MirroredStrategy on
+REPLICAS replicas (and, for 1, no strategy),
+with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
+first step (and the weights it started from), the losses and metrics `fit`
+reported and every final weight (BatchNorm moving statistics included), the
+number of samples (images x views) in a global batch, and for the linear stage the
 results of `evaluate`, to an .npz file in the directory given
 as argv[1]. One replica count per process: TensorFlow's collective ops do not
 support two MirroredStrategies over different device sets in one process.
@@ -103,6 +105,11 @@ def main(out_dir, replicas, cases):
             # Plain SGD: the first step's gradient is (before - after) / learning rate.
             out = {f"grad:{i}": (b - a) / LEARNING_RATE
                    for i, (b, a) in enumerate(zip(before, recorder.after_first))}
+            # What the comparison's bound needs: the start weights (the recovery above
+            # loses eps * |w| / learning rate) and the samples one step's mean reduces.
+            out.update({f"start:{i}": b for i, b in enumerate(before)})
+            out["learning_rate"] = np.array(LEARNING_RATE)
+            out["samples"] = np.array(GLOBAL_BATCH * (x.shape[1] if x.ndim == 5 else 1))
             out.update({f"weight:{i}": np.array(w) for i, w in enumerate(model.weights)})
             out.update({f"metric:{k}": np.array([logs[k] for logs in recorder.logs])
                         for k in recorder.logs[0]})

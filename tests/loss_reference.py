@@ -87,3 +87,21 @@ def nt_xent_reference(z1, z2, temperature):
 
 def unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def loss_terms(batch, num_views, dim):
+    """`terms` (tests/tolerance.py) of one contrastive loss value over `batch` x `num_views`.
+
+    Each logit is a dot product over `dim`; each anchor's loss a log-sum-exp over the
+    N = batch x num_views contrasts and a mean over its (at most N) positives; the batch
+    loss a mean over the (at most N) anchors. Errors of chained reductions add:
+    dim + 3 N. The gradient w.r.t. the features reduces the same sums.
+    """
+    return dim + 3 * batch * num_views
+
+
+def loss_magnitude(expected, temperature, scale_by_temperature=True):
+    """`magnitude` of a loss: its logits are O(1 / temperature), and without
+    `scale_by_temperature` their rounding reaches the loss at that size."""
+    return max(1.0, float(np.abs(expected).max()),
+               1.0 if scale_by_temperature else 1.0 / temperature)

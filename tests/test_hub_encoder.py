@@ -12,8 +12,12 @@ from supcon_tf import encoders, export, methods  # noqa: E402
 from supcon_tf.heads import ProjectionHead  # noqa: E402
 
 import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
+from tolerance import assert_close  # noqa: E402
 
-TOL = 1e-6
+# A float32 forward pass of one image through the exported small_cnn (widths 8, 16), head
+# and classifier, here and in another graph: conv2's 3x3x8 products, a pool over at most
+# 8x8, dense layers of at most 16 inputs (tests/tolerance.py terms).
+FORWARD_TERMS = 3 * 3 * 8 + 8 * 8 + 3 * 16
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +34,13 @@ def test_exported_module_gives_the_original_linear_evaluation(run):
     encoder = encoders.get("hub:" + run.export_dir)  # frozen by default
     assert encoder.input_shape == (None, *helpers.IMAGE_SHAPE)
     assert len(encoder.weights) == len(run.encoder.weights) and not encoder.trainable_weights
-    np.testing.assert_allclose(encoder.predict(images, verbose=0),
-                               run.encoder.predict(images, verbose=0), atol=TOL, rtol=0)
+    assert_close(encoder.predict(images, verbose=0),
+                 run.encoder.predict(images, verbose=0), dtype="float32", terms=FORWARD_TERMS)
     classifier = methods.LinearClassifier(encoder, num_classes=len(helpers.CLASS_NAMES))
     classifier(images)
     classifier.head.set_weights(run.classifier.head.get_weights())
-    np.testing.assert_allclose(numpy(classifier(images)), numpy(run.classifier(images)),
-                               atol=TOL, rtol=0)
+    assert_close(numpy(classifier(images)), numpy(run.classifier(images)),
+                 dtype="float32", terms=FORWARD_TERMS)
     frozen = [numpy(w).copy() for w in encoder.weights]
     head = [numpy(w).copy() for w in classifier.head.weights]
     classifier.compile(optimizer=keras.optimizers.SGD(0.5))
@@ -67,12 +71,12 @@ def test_signature_and_output_key(run):
     ref = helpers.reference_outputs(run, images)
     encoder = encoders.get("hub:" + run.export_dir, signature="serving_default",
                            output_key="embeddings")
-    np.testing.assert_allclose(numpy(encoder(images)), ref["embeddings"], atol=TOL, rtol=0)
+    assert_close(numpy(encoder(images)), ref["embeddings"], dtype="float32", terms=FORWARD_TERMS)
     with pytest.raises(ValueError, match="`output_key` must be one of 'embeddings', 'logits', "
                                          "'probabilities', 'projection', 'unnorm.*'logit'"):
         encoders.get("hub:" + run.export_dir, signature="serving_default", output_key="logit")
     encoder = encoders.get("hub:" + run.export_dir, signature="project")  # its only output
-    np.testing.assert_allclose(numpy(encoder(images)), ref["projection"], atol=TOL, rtol=0)
+    assert_close(numpy(encoder(images)), ref["projection"], dtype="float32", terms=FORWARD_TERMS)
 
 
 def test_bad_input(run, tmp_path):
@@ -95,4 +99,4 @@ def test_keras_file_with_a_hub_encoder_needs_unsafe_loading(run, tmp_path):
     with pytest.raises(ValueError, match="safe_mode=False"):
         export.load_keras(path, compile=False)
     loaded = export.load_keras(path, compile=False, safe_mode=False)
-    np.testing.assert_allclose(numpy(loaded(images)), expected, atol=TOL, rtol=0)
+    assert_close(numpy(loaded(images)), expected, dtype="float32", terms=FORWARD_TERMS)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from loss_reference import nt_xent_reference, supcon_reference, unit
+from loss_reference import loss_magnitude, loss_terms, nt_xent_reference, supcon_reference, unit
 from supcon_tf.losses import SimCLRLoss, SupConLoss, contrastive_loss
+from tolerance import assert_close
 
 RNG = np.random.default_rng(0)
 FEATURES = unit(RNG.standard_normal((6, 2, 5)))
@@ -17,6 +18,11 @@ LABELS = np.array([0, 1, 0, 2, 1, 0])
 
 def numpy(x):
     return ops.convert_to_numpy(x)
+
+
+def dtype_of(x):
+    """The dtype a result was computed in (float64 inputs stay float64; JAX needs x64)."""
+    return np.asarray(x).dtype.name
 
 
 # --- hand-derived values -----------------------------------------------------------------
@@ -30,7 +36,7 @@ def test_two_samples_one_view_each_hand_value():
     features = np.array([[a, a], [b, b]])
     expected = -np.log(np.exp(1 / t) / (np.exp(1 / t) + 2 * np.exp(-1 / t))) * t
     got = numpy(contrastive_loss(features, temperature=t))
-    np.testing.assert_allclose(got, [expected, expected], rtol=1e-6)
+    assert_close(got, [expected, expected], dtype=dtype_of(got), terms=loss_terms(2, 2, 2))
 
 
 def test_same_class_positives_hand_value():
@@ -42,7 +48,7 @@ def test_same_class_positives_hand_value():
     features = np.array([[e1], [e1], [e2]])
     expected = -np.log(np.e / (np.e + 1.0))
     got = numpy(contrastive_loss(features, np.array([0, 0, 1]), temperature=t))
-    np.testing.assert_allclose(got, [expected, expected, 0.0], rtol=1e-6)
+    assert_close(got, [expected, expected, 0.0], dtype=dtype_of(got), terms=loss_terms(3, 1, 2))
 
 
 def test_only_negatives_hand_value():
@@ -51,7 +57,7 @@ def test_only_negatives_hand_value():
     features = np.array([[e1, e1], [e2, e2]])
     # Anchor (0, v0): positive sim 1, negatives sims 0, 0: -(1 - log 2).
     got = numpy(contrastive_loss(features, temperature=t, denominator_mode="only_negatives"))
-    np.testing.assert_allclose(got, [np.log(2.0) - 1.0] * 2, rtol=1e-6)
+    assert_close(got, [np.log(2.0) - 1.0] * 2, dtype=dtype_of(got), terms=loss_terms(2, 2, 2))
 
 
 # --- the reference, every option -------------------------------------------------------
@@ -71,10 +77,11 @@ def test_matches_reference_float64(contrast_mode, summation, denominator, cap, s
     want = supcon_reference(FEATURES, labels, **kwargs)
     if got.dtype != np.float64:
         pytest.skip("float64 on JAX needs JAX_ENABLE_X64=1 (tests/test_backends.py sets it)")
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    bound = dict(terms=loss_terms(6, 2, 5), magnitude=loss_magnitude(want, 0.3, scale))
+    assert_close(got, want, dtype="float64", **bound)
     got32 = numpy(contrastive_loss(FEATURES.astype("float32"), labels, **kwargs))
     assert got32.dtype == np.float32
-    np.testing.assert_allclose(got32, want, rtol=1e-5, atol=1e-6)
+    assert_close(got32, want, dtype="float32", **bound)
 
 
 @pytest.mark.parametrize("num_views", [1, 3])
@@ -83,31 +90,34 @@ def test_view_counts_match_reference(num_views):
     labels = np.array([0, 1, 1, 0, 2])
     for summation in ("outside", "inside"):
         got = numpy(contrastive_loss(f, labels, temperature=0.5, summation_location=summation))
-        np.testing.assert_allclose(got, supcon_reference(f, labels, temperature=0.5,
-                                                         summation_location=summation),
-                                   rtol=1e-6)
+        assert_close(got, supcon_reference(f, labels, temperature=0.5,
+                                           summation_location=summation),
+                     dtype=dtype_of(got), terms=loss_terms(5, num_views, 4))
 
 
 def test_one_hot_and_class_ids_agree_and_multi_hot_matches_reference():
     one_hot = np.eye(3)[LABELS]
-    np.testing.assert_allclose(numpy(contrastive_loss(FEATURES, one_hot)),
-                               numpy(contrastive_loss(FEATURES, LABELS)), rtol=1e-6)
+    got = numpy(contrastive_loss(FEATURES, one_hot))
+    assert_close(got, numpy(contrastive_loss(FEATURES, LABELS)), dtype=dtype_of(got),
+                 terms=loss_terms(6, 2, 5))
     multi = np.array([[1, 0, 0], [0, 1, 1], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 0, 0]])
-    np.testing.assert_allclose(numpy(contrastive_loss(FEATURES, multi)),
-                               supcon_reference(FEATURES, multi), rtol=1e-6)
+    got = numpy(contrastive_loss(FEATURES, multi))
+    assert_close(got, supcon_reference(FEATURES, multi), dtype=dtype_of(got),
+                 terms=loss_terms(6, 2, 5))
 
 
 def test_simclr_special_case_is_nt_xent():
     z1, z2 = unit(RNG.standard_normal((7, 6))), unit(RNG.standard_normal((7, 6)))
     features = np.stack([z1, z2], axis=1)
     got = numpy(contrastive_loss(features, None, temperature=0.5, scale_by_temperature=False))
-    np.testing.assert_allclose(got, nt_xent_reference(z1, z2, 0.5), rtol=1e-6)
-    loss = SimCLRLoss(temperature=0.5)
-    np.testing.assert_allclose(numpy(loss(None, features)), nt_xent_reference(z1, z2, 0.5).mean(),
-                               rtol=1e-5)
-    # SimCLRLoss ignores labels even when given.
-    np.testing.assert_allclose(numpy(loss(LABELS[:7] if len(LABELS) >= 7 else np.arange(7), features)),
-                               numpy(loss(None, features)), rtol=1e-6)
+    want = nt_xent_reference(z1, z2, 0.5)
+    bound = dict(terms=loss_terms(7, 2, 6), magnitude=loss_magnitude(want, 0.5, False))
+    assert_close(got, want, dtype=dtype_of(got), **bound)
+    loss = SimCLRLoss(temperature=0.5)  # A Keras Loss: computed in float32.
+    assert_close(numpy(loss(None, features)), want.mean(), dtype="float32", **bound)
+    # SimCLRLoss ignores labels even when given: the same computation, bit-identical.
+    np.testing.assert_array_equal(numpy(loss(np.arange(7), features)),
+                                  numpy(loss(None, features)))
 
 
 def test_no_positive_is_zero_not_nan():
@@ -128,7 +138,8 @@ def test_low_precision_inputs_computed_in_float32(dtype):
     got = contrastive_loss(f, LABELS, temperature=0.5)
     assert keras.backend.standardize_dtype(got.dtype) == "float32"
     want = supcon_reference(numpy(ops.cast(f, "float32")), LABELS, temperature=0.5)
-    np.testing.assert_allclose(numpy(got), want, rtol=1e-5, atol=1e-6)
+    # The reference gets the same rounded inputs: only float32 arithmetic differs.
+    assert_close(numpy(got), want, dtype="float32", terms=loss_terms(6, 2, 5))
 
 
 # --- gradients ---------------------------------------------------------------------------
@@ -165,6 +176,7 @@ def test_gradient_matches_finite_differences_of_reference(contrast_mode, summati
     kwargs = dict(temperature=0.5, contrast_mode=contrast_mode, summation_location=summation,
                   denominator_mode=denominator, positives_cap=cap)
     got = _gradient(f, labels, kwargs, weights)
+    value = abs(float(np.dot(supcon_reference(f, labels, **kwargs), weights)))
     eps = 1e-6
     want = np.zeros_like(f)
     for idx in np.ndindex(f.shape):
@@ -173,9 +185,12 @@ def test_gradient_matches_finite_differences_of_reference(contrast_mode, summati
         down[idx] -= eps
         want[idx] = (np.dot(supcon_reference(up, labels, **kwargs), weights)
                      - np.dot(supcon_reference(down, labels, **kwargs), weights)) / (2 * eps)
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    # Central differences lose the reference's rounding (terms x eps x |loss|) divided by
+    # the step: magnitude |loss| / eps (their O(eps^2) truncation, ~1e-12, is far below).
+    terms = loss_terms(4, 2, 3)
+    assert_close(got, want, dtype="float64", terms=terms, magnitude=max(1.0, value) / eps)
     got32 = _gradient(f.astype("float32"), labels, kwargs, weights.astype("float32"))
-    np.testing.assert_allclose(got32, want, rtol=1e-4, atol=1e-5)
+    assert_close(got32, want, dtype="float32", terms=terms)
 
 
 # --- bad input ----------------------------------------------------------------------------
@@ -220,11 +235,12 @@ def test_supcon_loss_class_defaults_and_reduction():
     loss = SupConLoss(temperature=0.2)
     assert loss.scale_by_temperature and not SimCLRLoss().scale_by_temperature
     want = supcon_reference(FEATURES, LABELS, temperature=0.2).mean()
-    np.testing.assert_allclose(numpy(loss(LABELS, FEATURES)), want, rtol=1e-5)
+    terms = loss_terms(6, 2, 5)  # A Keras Loss: computed in float32.
+    assert_close(numpy(loss(LABELS, FEATURES)), want, dtype="float32", terms=terms)
     weights = np.array([1.0, 0, 0, 0, 0, 0])
-    np.testing.assert_allclose(numpy(loss(LABELS, FEATURES, sample_weight=weights)),
-                               supcon_reference(FEATURES, LABELS, temperature=0.2)[0] / 6,
-                               rtol=1e-5)
+    assert_close(numpy(loss(LABELS, FEATURES, sample_weight=weights)),
+                 supcon_reference(FEATURES, LABELS, temperature=0.2)[0] / 6, dtype="float32",
+                 terms=terms)
 
 
 @pytest.mark.parametrize("cls", [SupConLoss, SimCLRLoss])
@@ -232,4 +248,6 @@ def test_loss_serialization_round_trip(cls):
     loss = cls(temperature=0.3, summation_location="inside", positives_cap=2)
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(restored) is cls and restored.get_config() == loss.get_config()
-    np.testing.assert_allclose(numpy(restored(LABELS, FEATURES)), numpy(loss(LABELS, FEATURES)))
+    # The same computation on the same inputs: bit-identical.
+    np.testing.assert_array_equal(numpy(restored(LABELS, FEATURES)),
+                                  numpy(loss(LABELS, FEATURES)))

@@ -5,10 +5,15 @@ import numpy as np
 import pytest
 from keras import ops
 
-from loss_reference import supcon_reference
+from loss_reference import loss_terms, supcon_reference
 from supcon_tf import encoders, methods
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses import SimCLRLoss, SupConLoss
+from tolerance import assert_close
+
+# One sample's float32 forward pass through tiny_encoder and a head: conv2's 3x3x8
+# products, a pool over 4x4, dense layers of at most 16 inputs (tests/tolerance.py terms).
+FORWARD_TERMS = 3 * 3 * 8 + 4 * 4 + 3 * 16
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +47,8 @@ def test_call_on_views_and_images():
     assert tuple(out["representation"].shape) == (6, 2, 16)
     assert tuple(out["projection"].shape) == (6, 2, 8)
     rep = ops.convert_to_numpy(model(images))
-    np.testing.assert_allclose(ops.convert_to_numpy(out["representation"][:, 0]),
-                               ops.convert_to_numpy(model(views[:, 0])), rtol=1e-5)
+    assert_close(ops.convert_to_numpy(out["representation"][:, 0]),
+                 ops.convert_to_numpy(model(views[:, 0])), dtype="float32", terms=FORWARD_TERMS)
     assert rep.shape == (6, 16)
 
 
@@ -56,9 +61,9 @@ def test_train_step_loss_equals_loss_of_outputs():
     feats = ops.convert_to_numpy(model(views, training=False)["projection"])
     # lr=0 leaves weights; BN in training mode uses batch statistics, so compare with test_step
     test_logs = model.test_on_batch(views, labels, return_dict=True)
-    np.testing.assert_allclose(test_logs["loss"],
-                               supcon_reference(feats, labels, temperature=0.5).mean(),
-                               rtol=1e-4)
+    # float32 features computed again outside the step: their forward errors reach the loss.
+    assert_close(test_logs["loss"], supcon_reference(feats, labels, temperature=0.5).mean(),
+                 dtype="float32", terms=loss_terms(8, 2, 8) + FORWARD_TERMS)
     assert np.isfinite(logs["loss"])
 
 
@@ -68,7 +73,7 @@ def test_simclr_ignores_labels_and_needs_two_views():
     views, _, labels = class_data(n=8)
     with_labels = model.test_on_batch(views, labels, return_dict=True)["loss"]
     without = model.test_on_batch(views, return_dict=True)["loss"]
-    np.testing.assert_allclose(with_labels, without, rtol=1e-6)
+    assert_close(with_labels, without, dtype="float32", terms=loss_terms(8, 2, 8))
     with pytest.raises(ValueError, match="at least 2 view"):
         model.train_on_batch(views[:, :1])
 
@@ -97,7 +102,9 @@ def test_regularization_losses_are_added():
         model.method_loss(labels, model(views, training=False)["projection"]))
     l2 = float(np.sum(ops.convert_to_numpy(dense.kernel) ** 2))
     logs = model.test_on_batch(views, labels, return_dict=True)
-    np.testing.assert_allclose(logs["loss"], contrastive + l2, rtol=1e-4)
+    # The loss (8 x 2 views, dim 4) plus a sum of 64 x 4 squares, float32.
+    assert_close(logs["loss"], contrastive + l2, dtype="float32",
+                 terms=loss_terms(8, 2, 4) + FORWARD_TERMS + 64 * 4)
 
 
 def test_learning_supcon_then_frozen_linear_stage():
@@ -152,16 +159,16 @@ def test_keras_file_round_trip(tmp_path, cls, loss):
     restored = keras.models.load_model(path)
     assert type(restored) is cls
     assert restored.method_loss.get_config() == loss.get_config()
-    np.testing.assert_allclose(restored.predict(images, verbose=0),
-                               model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    assert_close(restored.predict(images, verbose=0), model.predict(images, verbose=0),
+                 dtype="float32", terms=FORWARD_TERMS)
     classifier = methods.LinearClassifier(restored.encoder, 4)
     classifier(images[:2])
     path2 = str(tmp_path / "linear.keras")
     classifier.save(path2)
     restored2 = keras.models.load_model(path2)
     assert not restored2.encoder.trainable
-    np.testing.assert_allclose(restored2.predict(images, verbose=0),
-                               classifier.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    assert_close(restored2.predict(images, verbose=0), classifier.predict(images, verbose=0),
+                 dtype="float32", terms=FORWARD_TERMS)
 
 
 def test_fit_on_images_with_on_device_augmenter_needs_no_warm_up():

@@ -11,6 +11,13 @@ from supcon_tf import encoders, methods
 from supcon_tf.evaluation import OnlineProbe
 from supcon_tf.heads import LinearHead, ProjectionHead
 
+from loss_reference import loss_terms
+from tolerance import assert_close, is_close
+
+# float32 encoder gradients (and one step's weight change) of a mean over class_data's
+# 32 images x 2 views (tests/tolerance.py terms; magnitude max |w|, at least 1).
+GRAD_TERMS = 32 * 2
+
 
 def class_data(n=32, classes=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -73,7 +80,7 @@ def test_probe_leaves_encoder_gradients_unchanged(method):
     views, labels = class_data()
     expected = encoder_gradients(without, views, labels)
     for got, want in zip(encoder_gradients(with_probe, views, labels), expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+        assert_close(got, want, dtype="float32", terms=GRAD_TERMS)
     assert any(np.abs(w).max() > 0 for w in expected)
     probe_ids = {id(v) for v in with_probe.probe.trainable_variables}
     probe_grads = [g for v, g in zip(with_probe.trainable_variables,
@@ -87,9 +94,9 @@ def test_a_probe_without_stop_gradient_would_change_them(monkeypatch):
                         lambda self, rep: self.head.dense(rep[:, self.view]))
     with_probe, without = twin_models()
     views, labels = class_data()
-    diffs = [np.abs(a - b).max() for a, b in zip(encoder_gradients(with_probe, views, labels),
-                                                  encoder_gradients(without, views, labels))]
-    assert max(diffs) > 1e-4
+    assert not all(is_close(a, b, dtype="float32", terms=GRAD_TERMS)
+                   for a, b in zip(encoder_gradients(with_probe, views, labels),
+                                   encoder_gradients(without, views, labels)))
 
 
 def test_one_sgd_step_moves_the_encoder_as_without_probe():
@@ -106,8 +113,9 @@ def test_one_sgd_step_moves_the_encoder_as_without_probe():
         model.train_on_batch(views, labels)
     after = with_probe.encoder.get_weights()
     for a, b in zip(after, without.encoder.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert max(np.abs(a - c).max() for a, c in zip(after, before)) > 1e-4
+        assert_close(a, b, dtype="float32", terms=GRAD_TERMS)
+    assert not all(is_close(a, c, dtype="float32", terms=GRAD_TERMS)
+                   for a, c in zip(after, before))
 
 
 def test_fit_and_evaluate_report_probe_metrics():
@@ -120,12 +128,16 @@ def test_fit_and_evaluate_report_probe_metrics():
         assert len(history.history[key]) == 2
     logs = model.evaluate(views, labels, batch_size=48, return_dict=True, verbose=0)
     logits = ops.convert_to_numpy(model(views, training=False)["probe_logits"])
-    assert logs["probe_top1"] == pytest.approx(np.mean(logits.argmax(-1) == labels))
+    # float32 means over the 48 samples; cross-entropy over 3 classes (logits of 16 dims);
+    # the loss adds SupCon over 48 x 2 views of dim 8.
+    assert_close(logs["probe_top1"], np.mean(logits.argmax(-1) == labels), dtype="float32",
+                 terms=48)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     cross_entropy = -log_probs[np.arange(len(labels)), labels].mean()
-    assert logs["probe_loss"] == pytest.approx(cross_entropy, rel=1e-4)
+    assert_close(logs["probe_loss"], cross_entropy, dtype="float32", terms=16 + 3 + 48)
     without_probe = model.method_loss(labels, model(views)["projection"])
-    assert logs["loss"] == pytest.approx(float(without_probe) + cross_entropy, rel=1e-4)
+    assert_close(logs["loss"], float(without_probe) + cross_entropy, dtype="float32",
+                 terms=loss_terms(48, 2, 8) + 16 + 3 + 48)
 
 
 def test_probe_without_labels_is_an_error():
@@ -172,9 +184,10 @@ def test_probe_serialization_round_trip(tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(
+    assert_close(
         ops.convert_to_numpy(loaded(views)["probe_logits"]),
-        ops.convert_to_numpy(model(views)["probe_logits"]), rtol=1e-5, atol=1e-6)
+        ops.convert_to_numpy(model(views)["probe_logits"]), dtype="float32",
+        terms=3 * 3 * 8 + 4 * 4 + 2 * 16)  # a forward pass: conv2, pool, dense, probe
     # A config written before the probe existed still loads (no probe).
     del config["probe"]
     assert methods.SupCon.from_config(config).probe is None
