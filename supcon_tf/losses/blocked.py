@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.losses.contrastive import _validate_inputs, validate_options
+from supcon_tf.losses.contrastive import _validate_inputs, mean, validate_options
 
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
@@ -246,5 +246,5 @@ def blocked_contrastive_loss(
         loss = loss * float(temperature)
     loss = ops.reshape(loss, (num_anchor_views, local_batch))
     if num_views != 1:
-        return ops.mean(loss, axis=0)
+        return mean(loss, axis=0)
     return ops.divide_no_nan(loss[0], num_positives)

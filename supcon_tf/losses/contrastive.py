@@ -150,6 +150,19 @@ def cap_positives(mask, diagonal, num_views, positives_cap):
     return mask * ops.maximum(others * keep, diagonal)
 
 
+# Keras 3.15's JAX `ops.mean` and `ops.logaddexp` round float64 inputs to float32;
+# these two keep the input's dtype on every backend (the float64 reference checks).
+def mean(x, axis):
+    """`ops.mean(x, axis)` in x's own dtype."""
+    return ops.sum(x, axis=axis) / ops.cast(ops.shape(x)[axis], x.dtype)
+
+
+def logaddexp(a, b):
+    """`log(exp(a) + exp(b))`, stable, in the inputs' dtype."""
+    high = ops.maximum(a, b)
+    return high + ops.log1p(ops.exp(-ops.abs(a - b)))
+
+
 def masked_logsumexp(values, mask):
     """Row-wise log(sum(exp(values) * mask)), stable, and whether the row's mask is non-empty.
 
@@ -268,7 +281,7 @@ def contrastive_loss(
         log_denominator, valid = masked_logsumexp(logits, positives + negatives)
     elif denominator_mode == "one_positive":
         log_denominator = ops.where(ops.expand_dims(has_negative, 1),
-                                    ops.logaddexp(logits, ops.expand_dims(log_negatives, 1)),
+                                    logaddexp(logits, ops.expand_dims(log_negatives, 1)),
                                     logits)
         valid = ops.ones_like(has_negative, dtype="bool")
     else:
@@ -290,5 +303,5 @@ def contrastive_loss(
         loss = loss * temperature
     loss = ops.reshape(loss, (num_anchor_views, local_batch))
     if num_views != 1:
-        return ops.mean(loss, axis=0)
+        return mean(loss, axis=0)
     return ops.divide_no_nan(loss[0], num_positives)
