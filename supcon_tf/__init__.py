@@ -9,13 +9,25 @@ import importlib
 
 from supcon_tf import distribute, encoders, heads, losses, methods, registry
 from supcon_tf.heads import LinearHead, ProjectionHead
-from supcon_tf.losses import SimCLRLoss, SupConLoss, contrastive_loss
+from supcon_tf.losses import (
+    BYOLLoss,
+    MoCoLoss,
+    QueueSupConLoss,
+    SimCLRLoss,
+    SupConLoss,
+    contrastive_loss,
+)
 from supcon_tf.methods import (
+    BYOL,
     ContrastiveModel,
     CrossEntropyClassifier,
+    FeatureQueue,
     LinearClassifier,
+    MoCo,
     SimCLR,
     SupCon,
+    SupConMoCo,
+    Teacher,
 )
 
 __version__ = "0.1.0"
@@ -30,15 +42,23 @@ def __getattr__(name):
 
 
 __all__ = [
+    "BYOL",
+    "BYOLLoss",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "FeatureQueue",
     "LinearClassifier",
     "LinearHead",
+    "MoCo",
+    "MoCoLoss",
     "ProjectionHead",
+    "QueueSupConLoss",
     "SimCLR",
     "SimCLRLoss",
     "SupCon",
     "SupConLoss",
+    "SupConMoCo",
+    "Teacher",
     "contrastive_loss",
     "distribute",
     "encoders",
