@@ -24,11 +24,12 @@ class BYOL(MomentumModel):
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  momentum=0.996, momentum_schedule="cosine", total_steps=None,
-                 predictor_hidden_dims=(4096,), **kwargs):
+                 predictor_hidden_dims=(4096,), predictor_batch_norm=True, **kwargs):
         super().__init__(encoder, head=head, loss=loss, augmenter=augmenter, probe=probe,
                          momentum=momentum, momentum_schedule=momentum_schedule,
                          total_steps=total_steps,
-                         predictor_hidden_dims=predictor_hidden_dims, **kwargs)
+                         predictor_hidden_dims=predictor_hidden_dims,
+                         predictor_batch_norm=predictor_batch_norm, **kwargs)
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):
         inputs = dict(prediction=y_pred["prediction"], target=y_pred["target"])

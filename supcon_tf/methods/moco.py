@@ -64,11 +64,12 @@ class MoCo(MomentumModel):
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  queue_size=4096, momentum=0.999, momentum_schedule="constant",
                  total_steps=None, symmetric=False, shuffle_key_batch_norm=True,
-                 predictor_hidden_dims=None, **kwargs):
+                 predictor_hidden_dims=None, predictor_batch_norm=True, **kwargs):
         super().__init__(encoder, head=head, loss=loss, augmenter=augmenter, probe=probe,
                          momentum=momentum, momentum_schedule=momentum_schedule,
                          total_steps=total_steps,
-                         predictor_hidden_dims=predictor_hidden_dims, **kwargs)
+                         predictor_hidden_dims=predictor_hidden_dims,
+                         predictor_batch_norm=predictor_batch_norm, **kwargs)
         check_positive("queue_size", queue_size)
         self.queue_size = int(queue_size)
         self.symmetric = bool(symmetric)

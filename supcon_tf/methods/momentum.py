@@ -24,16 +24,18 @@ class MomentumModel(ContrastiveModel):
         `total_steps`, which the command line sets to the pretraining steps).
       predictor_hidden_dims: None for no predictor, else the hidden widths of the
         predictor MLP (its output is as wide as the projection).
+      predictor_batch_norm: BatchNorm after the predictor's hidden layers (BYOL: yes).
     """
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  momentum=0.999, momentum_schedule="constant", total_steps=None,
-                 predictor_hidden_dims=None, **kwargs):
+                 predictor_hidden_dims=None, predictor_batch_norm=True, **kwargs):
         super().__init__(encoder, head=head, loss=loss, augmenter=augmenter, probe=probe,
                          **kwargs)
         self.teacher = Teacher(momentum, momentum_schedule, total_steps, name="teacher")
         self.predictor_hidden_dims = (None if predictor_hidden_dims is None
                                       else [int(d) for d in predictor_hidden_dims])
+        self.predictor_batch_norm = bool(predictor_batch_norm)
         self.predictor = None
 
     def target_views(self, num_views):
@@ -49,6 +51,7 @@ class MomentumModel(ContrastiveModel):
         projection = tuple(self.head.compute_output_shape(representation))
         if self.predictor_hidden_dims is not None and self.predictor is None:
             self.predictor = ProjectionHead(self.predictor_hidden_dims, projection[-1],
+                                            use_batch_norm=self.predictor_batch_norm,
                                             normalize=False, name="predictor")
             self.predictor.build(projection)
         self.build_method_state(projection[-1])
@@ -88,5 +91,6 @@ class MomentumModel(ContrastiveModel):
         config.update(momentum=self.teacher.momentum,
                       momentum_schedule=self.teacher.schedule,
                       total_steps=self.teacher.total_steps,
-                      predictor_hidden_dims=self.predictor_hidden_dims)
+                      predictor_hidden_dims=self.predictor_hidden_dims,
+                      predictor_batch_norm=self.predictor_batch_norm)
         return config

@@ -96,7 +96,8 @@ class Teacher(keras.layers.Layer):
                 copies.append(self.add_weight(
                     shape=v.shape, dtype=v.dtype, initializer="zeros", trainable=False,
                     name=f"{layer.name}_{j}_{v.name}", aggregation=aggregation))
-                copies[-1].assign(v.value)  # Usable (e.g. evaluated) before training.
+                # A copy, not the same buffer (JAX donates both to the step).
+                copies[-1].assign(ops.copy(v.value))  # Usable (evaluated) before training.
             self.copies.append(copies)
         self.built = True
 
