@@ -4,7 +4,7 @@
 devices before TensorFlow starts; one replica count per process) and trains
 SupCon, SimCLR and the linear stage for two steps on the same global batches
 with synchronized BatchNorm. Here the first step's gradients, every final weight
-(BatchNorm moving statistics included), the loss / top-1 / top-5 that `fit`
+(BatchNorm moving statistics, teacher weights, MoCo's queue and pointer included), the loss / top-1 / top-5 that `fit`
 reported, and those `evaluate` returns for the linear stage, are compared with
 the run without a strategy.
 """
@@ -18,7 +18,7 @@ from _subprocess import run_all
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="tf.distribute runs on the TensorFlow backend")
 
-CASES = ("supcon", "simclr", "linear")
+CASES = ("supcon", "simclr", "moco", "supcon_moco", "byol", "linear")
 REPLICAS = (1, 2, 4)
 # float32 sums in a different order: |difference| <= 1e-5 * max(1, largest |value| of
 # the tensor) (the SimCLR gradients reach ~9, so this is a relative 1e-5 there).
@@ -55,6 +55,9 @@ def test_runs_are_not_trivial(results):
     """The comparison can fail: the step moved the weights and the metrics carry information."""
     for case in CASES:
         reference = results[f"{case}_none"]
+        if case == "moco":  # Step 1 sees an empty queue (loss 0); step 2's reads it.
+            assert reference["metric:loss"][0] == 0 < reference["metric:loss"][1]
+            continue
         assert max(np.abs(v).max() for k, v in reference.items() if k.startswith("grad:")) > 1e-2
         loss = reference["metric:loss"]
         assert loss.shape == (2,) and loss[0] != loss[1]

@@ -24,7 +24,8 @@ class MomentumModel(ContrastiveModel):
         `total_steps`, which the command line sets to the pretraining steps).
       predictor_hidden_dims: None for no predictor, else the hidden widths of the
         predictor MLP (its output is as wide as the projection).
-      predictor_batch_norm: BatchNorm after the predictor's hidden layers (BYOL: yes).
+      predictor_batch_norm: BatchNorm after the predictor's hidden layers (BYOL: yes);
+        synchronized across replicas when the head's is.
     """
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
@@ -52,6 +53,8 @@ class MomentumModel(ContrastiveModel):
         if self.predictor_hidden_dims is not None and self.predictor is None:
             self.predictor = ProjectionHead(self.predictor_hidden_dims, projection[-1],
                                             use_batch_norm=self.predictor_batch_norm,
+                                            sync_batch_norm=getattr(self.head,
+                                                                    "sync_batch_norm", False),
                                             normalize=False, name="predictor")
             self.predictor.build(projection)
         self.build_method_state(projection[-1])
