@@ -1,4 +1,5 @@
-"""supcon-tf: supervised contrastive learning (SupCon) and SimCLR for Keras 3 / TensorFlow.
+"""supcon-tf: supervised contrastive learning (SupCon), SimCLR and metric learning for Keras 3 /
+TensorFlow.
 
 The public API on one screen. Core modules (losses, encoders, heads, methods) are
 backend-agnostic and imported eagerly; modules built on TensorFlow (data pipelines,
@@ -24,6 +25,8 @@ from supcon_tf.methods import (
     FeatureQueue,
     LinearClassifier,
     MoCo,
+    NonFiniteLossError,
+    MetricLearning,
     SimCLR,
     SupCon,
     SupConMoCo,
@@ -51,6 +54,8 @@ __all__ = [
     "LinearHead",
     "MoCo",
     "MoCoLoss",
+    "NonFiniteLossError",
+    "MetricLearning",
     "ProjectionHead",
     "QueueSupConLoss",
     "SimCLR",

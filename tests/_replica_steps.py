@@ -1,13 +1,13 @@
 """Worker script for tests/test_distribute_replicas.py (run as a subprocess).
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
-trains SupCon, SimCLR, MoCo and supervised MoCo (key-encoder BN shuffled across
-replicas, queue wrapping around), BYOL and the linear stage for two steps on the same global
-batches under MirroredStrategy on REPLICAS replicas (and, for 1, no strategy),
-with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
-first step, the losses and metrics `fit` reported and every final weight
-(BatchNorm moving statistics, teacher copies, queue and pointers included), and for the linear stage the
-results of `evaluate`, to an .npz file in the directory given
+trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised MoCo
+(key-encoder BN shuffled across replicas, queue wrapping around), BYOL and the linear stage
+for two steps on the same global batches under MirroredStrategy on REPLICAS replicas
+(and, for 1, no strategy), with synchronized BatchNorm. Writes, per (case, strategy),
+the gradients of the first step, the losses and metrics `fit` reported and every final
+weight (BatchNorm moving statistics, teacher copies, queue and pointers included), and
+for the linear stage the results of `evaluate`, to an .npz file in the directory given
 as argv[1]. One replica count per process: TensorFlow's collective ops do not
 support two MirroredStrategies over different device sets in one process.
 Usage: python tests/_replica_steps.py OUT_DIR REPLICAS [case ...]
@@ -26,7 +26,7 @@ tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfigu
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from supcon_tf import distribute, encoders, methods  # noqa: E402
+from supcon_tf import distribute, encoders, losses, methods  # noqa: E402
 from supcon_tf.heads import ProjectionHead  # noqa: E402
 
 GLOBAL_BATCH = 16
@@ -53,7 +53,12 @@ def build(case):
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True,
                           normalize=case != "byol")
-    if case in ("moco", "supcon_moco"):  # 2 x 16 keys through 24 rows: the 2nd enqueue wraps.
+    if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
+        model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
+    elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
+        model = methods.MetricLearning(encoder, head,
+                                       loss=losses.ProxyAnchorLoss(4, lr_multiplier=10.0))
+    elif case in ("moco", "supcon_moco"):  # 2 x 16 keys through 24 rows: the 2nd enqueue wraps.
         model = methods.get(case, encoder=encoder, head=head, queue_size=24, momentum=0.9)
     elif case == "byol":
         model = methods.BYOL(encoder, head, momentum=0.9, total_steps=STEPS,
@@ -119,4 +124,5 @@ def main(out_dir, replicas, cases):
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
-         sys.argv[3:] or ["supcon", "simclr", "moco", "supcon_moco", "byol", "linear"])
+         sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
+                          "byol", "linear"])

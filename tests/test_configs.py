@@ -13,6 +13,7 @@ from supcon_tf.cli import build, schema
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar10_simclr",
          "cifar10_ce", "cifar100_supcon", "imagenet_supcon", "imagenet_simclr",
+         "digits_triplet", "digits_multisimilarity", "digits_proxyanchor",
          "digits_moco", "digits_supcon_moco", "digits_byol", "cifar10_moco", "cifar10_byol",
          "imagenet_moco", "imagenet_byol"]
 

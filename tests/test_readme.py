@@ -6,7 +6,7 @@ import pytest
 
 from readme_blocks import README, readme_blocks
 
-IN_PROCESS = ["library", "data", "distribute", "evaluation"]
+IN_PROCESS = ["library", "data", "distribute", "evaluation", "metric"]
 
 
 def run_block(name, namespace=None):
@@ -17,7 +17,8 @@ def run_block(name, namespace=None):
 
 def test_readme_names_every_python_block():
     assert README.read_text().count("```python") == len(readme_blocks())
-    named = IN_PROCESS + ["export", "gradient_cache", "hub_load", "keras_layer", "tfsm_layer"]
+    named = IN_PROCESS + ["export", "gradient_cache", "nan_guard", "hub_load", "keras_layer",
+                          "tfsm_layer"]
     assert set(named) <= set(readme_blocks())
 
 
@@ -32,14 +33,18 @@ def test_library_example_then_export(tmp_path, monkeypatch):
     run_block("export", namespace)
     assert (tmp_path / "workdir/export/saved_model.pb").exists()
     assert tuple(namespace["hub_encoder"](namespace["images"][:2]).shape) == (2, 64)
+    run_block("nan_guard", namespace)  # Last: it leaves the model's weights NaN.
+    assert namespace["stopped_at"] == namespace["model"].optimizer.iterations.numpy()
 
 
-@pytest.mark.parametrize("name", ["data", "distribute", "evaluation"])
+@pytest.mark.parametrize("name", ["data", "distribute", "evaluation", "metric"])
 def test_example_runs(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = run_block(name)
     if name == "evaluation":
         assert (tmp_path / "run/eval/confusion_matrix.png").exists()
         assert 0.0 <= namespace["report"]["top1"] <= 1.0
+    if name == "metric":
+        assert namespace["model"].method_loss.mining == "semi_hard"
     if name == "distribute":
         assert len(namespace["history"].history["loss"]) == 2

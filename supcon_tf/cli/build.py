@@ -111,11 +111,21 @@ def head(config):
 
 
 def loss(config):
-    """The method's loss (its class's `default_loss`), with `loss` as its arguments."""
-    cls = methods.METHODS.lookup(config["method"]).default_loss
-    check_kwargs("loss", cls.__init__, config["loss"], reserved=("name", "dtype"))
+    """The method's loss (its class's `default_loss`), with `loss` as its arguments.
+
+    A method with a `resolve_loss(kwargs) -> (loss class, kwargs)` (method "metric")
+    picks its loss by the config's `loss.name`; the other keys are checked against it.
+    """
+    method_cls = methods.METHODS.lookup(config["method"])
+    cls, kwargs = method_cls.default_loss, dict(config["loss"])
+    if hasattr(method_cls, "resolve_loss"):
+        try:
+            cls, kwargs = method_cls.resolve_loss(kwargs)
+        except ValueError as e:
+            raise UsageError(f"Config key 'loss.name': {e}") from e
+    check_kwargs("loss", cls.__init__, kwargs, reserved=("name", "dtype"))
     try:
-        return cls(**config["loss"])
+        return cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise UsageError(f"Config key 'loss': {e}") from e
 

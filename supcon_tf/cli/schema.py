@@ -67,7 +67,8 @@ def defaults():
         loss={},
         views=dict(policy="simclr", num_views=2, augment_on="host", image_size=None,
                    kwargs={}),
-        pretrain=_stage(100, 256, "sgd", 0.1),
+        # samples_per_class K > 0: class-balanced batches of batch_size / K classes x K.
+        pretrain=dict(_stage(100, 256, "sgd", 0.1), samples_per_class=0),
         linear=dict(_stage(30, 256, "sgd", 0.1), augmentation="eval"),
         eval=dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1, online_probe=False,
                   plots=True, plot_samples=2000),
@@ -196,6 +197,12 @@ def _check_values(c):
             _positive(f"{stage}.{key}", s[key], allow_zero=True)
         _choice(f"{stage}.lr_scaling", s["lr_scaling"], LR_SCALING)
         _choice(f"{stage}.schedule", s["schedule"], SCHEDULES)
+    k, batch = c["pretrain"]["samples_per_class"], c["pretrain"]["batch_size"]
+    if k and (k < 2 or batch % k):
+        raise UsageError(
+            "Config key 'pretrain.samples_per_class' must be 0 (plain shuffled batches) or "
+            f"an integer >= 2 that divides pretrain.batch_size={batch}; received {k}.")
+    _positive("pretrain.samples_per_class", k, allow_zero=True)
     size = c["views"]["image_size"]
     if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0
                                                         for v in size)):

@@ -37,6 +37,14 @@ class Run:
         self.class_names = list(getattr(self.info, "class_names", None) or
                                 [str(i) for i in range(self.num_classes)])
         self.train_size = int(self.info.split_sizes[config["dataset"]["train_split"]])
+        if self.train_size == 0:
+            raise UsageError(f"Config key 'dataset': the {config['dataset']['train_split']!r} "
+                             f"split of {self.info.name!r} holds no images.")
+        if self.num_classes < 2:
+            raise UsageError(
+                f"Config key 'dataset': {self.info.name!r} has {self.num_classes} class(es) "
+                f"({', '.join(self.class_names) or 'none'}); the linear stage (and supervised "
+                "pretraining) needs at least 2. Give the folder one sub-folder per class.")
         for stage in ("pretrain", "linear"):
             batch = config[stage]["batch_size"]
             if batch > self.train_size:
@@ -57,6 +65,15 @@ class Run:
         self.eval_transform = build.augmenter("eval", self.input_shape[:2], key="eval")
         for stage in ("pretrain", "linear"):
             build.optimizer(config[stage], 1, stage)
+        self.train_classes = None  # Class-balanced pretraining: the classes present.
+        if config["pretrain"]["samples_per_class"]:
+            self.train_classes = data.balanced.class_ids(self.train_data)
+            per_batch = config["pretrain"]["batch_size"] // config["pretrain"]["samples_per_class"]
+            if per_batch > len(self.train_classes):
+                raise UsageError(
+                    f"Config keys 'pretrain.batch_size' / 'pretrain.samples_per_class' ask "
+                    f"for {per_batch} classes per batch; the training split has "
+                    f"{len(self.train_classes)}.")
         with strategy.scope():
             build.method(config, build.encoder(config, self.input_shape), self.num_classes,
                          total_steps=self.steps_per_epoch("pretrain")
@@ -89,10 +106,17 @@ class Run:
             augmenter = None
             if augment_on == "host":
                 augmenter = build.augmenter(policy, self.input_shape[:2], kwargs, seed=seed)
+            train, shuffle = self.train_data, c["dataset"]["shuffle_buffer"]
+            k = c[stage].get("samples_per_class", 0)
+            if k:  # P x K batches, in the sampler's order.
+                train = data.class_balanced(
+                    train, batch // k, k, seed=seed, shuffle_buffer=shuffle,
+                    classes=self.train_classes).take(self.steps_per_epoch(stage) * batch)
+                shuffle = 0
             ds = data.make_pretrain_dataset(
-                self.train_data, batch_size=batch, num_views=num_views,
+                train, batch_size=batch, num_views=num_views,
                 augmenter=augmenter, augment_on=augment_on,
-                shuffle_buffer=c["dataset"]["shuffle_buffer"], seed=seed, repeat=False,
+                shuffle_buffer=shuffle, seed=seed, repeat=False,
                 drop_remainder=True, deterministic=c["deterministic"],
                 resize=self.resize)
             return ds.map(_first_view) if num_views == 1 and augment_on == "host" else ds
@@ -277,5 +301,6 @@ class Run:
             self.path("eval"), pretrained.encoder, self.eval_data(self.test_data),
             class_names=self.class_names, classifier=classifier, config=self.config,
             sample=e["plot_samples"], projector_sample=e["plot_samples"],
-            seed=self.config["seed"])
+            seed=self.config["seed"], reference_data=self.eval_data(self.train_data),
+            head=None if self.config["method"] == "ce" else pretrained.head)
         return {k: v for k, v in written.items() if isinstance(v, str)}

@@ -1,11 +1,13 @@
 """Datasets -> `tf.data` of (image uint8 [H, W, C], label int64) plus `DatasetInfo`, and
-the pipelines that turn them into multi-view training batches and evaluation batches.
+the pipelines that turn them into multi-view training batches and evaluation batches, and
+class-balanced sampling (`class_balanced`: P classes x K samples per batch).
 
 `load(name)`: "digits" (bundled with scikit-learn, offline), any TFDS name ("cifar10",
 also "tfds:cifar10"), or "folder:/path/to/root".
 """
 
 from supcon_tf.data.arrays import from_arrays
+from supcon_tf.data.balanced import class_balanced
 from supcon_tf.data.digits import load_digits
 from supcon_tf.data.folder import from_folder
 from supcon_tf.data.info import DatasetInfo
@@ -30,5 +32,6 @@ def load(name, split="train", data_dir=None, **kwargs):
     return from_tfds(name, split=split, data_dir=data_dir, **kwargs)
 
 
-__all__ = ["DatasetInfo", "from_arrays", "from_folder", "from_tfds", "load", "load_digits",
+__all__ = ["DatasetInfo", "class_balanced", "from_arrays",
+           "from_folder", "from_tfds", "load", "load_digits",
            "make_eval_dataset", "make_pretrain_dataset"]

@@ -13,9 +13,15 @@ def as_uint8_images(images, name="images"):
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"`{name}` must have shape [N, H, W] or [N, H, W, C] with C 1 or 3; "
                          f"received shape {images.shape}.")
+    if images.shape[0] == 0:
+        raise ValueError(f"`{name}` is empty (shape {images.shape}); a dataset needs at least "
+                         "one image.")
     if images.dtype == np.uint8:
         return images
     if np.issubdtype(images.dtype, np.floating):
+        if not np.all(np.isfinite(images)):
+            raise ValueError(f"float `{name}` must be finite; received "
+                             f"{int(np.sum(~np.isfinite(images)))} NaN or infinite value(s).")
         if images.size and (images.min() < 0 or images.max() > 1):
             raise ValueError(f"float `{name}` must be in [0, 1]; received values in "
                              f"[{images.min()}, {images.max()}].")

@@ -8,7 +8,7 @@ convolution); BatchNorm uses the official SupCon settings (momentum 0.9, epsilon
 import keras
 from keras import layers
 
-from supcon_tf.validation import check_choice, check_positive
+from supcon_tf.validation import check_choice, check_image_shape, check_positive
 
 # depth -> (block kind, blocks per stage)
 RESNET_LAYOUTS = {
@@ -89,7 +89,7 @@ def resnet(depth=50, stem="imagenet", width_multiplier=1.0, input_shape=(224, 22
     def width(c):
         return max(1, int(round(c * width_multiplier)))
 
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    inputs = keras.Input(shape=check_image_shape("input_shape", input_shape), name="images")
     if stem == "imagenet":
         x = _conv(width(64), 7, 2, "stem_conv")(inputs)
         x = layers.ReLU(name="stem_relu")(batch_norm(sync_batch_norm, "stem_bn")(x))

@@ -4,12 +4,19 @@ import keras
 from keras import layers
 
 from supcon_tf.encoders.resnet import batch_norm
+from supcon_tf.validation import check_image_shape, check_int
 
 
 def small_cnn(input_shape=(8, 8, 1), widths=(32, 64), dim=64, sync_batch_norm=False,
               name="small_cnn"):
     """Conv-BN-ReLU blocks (the last ones strided), global pooling, then a dense layer."""
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    input_shape = check_image_shape("input_shape", input_shape)
+    if not isinstance(widths, (list, tuple)) or not widths:
+        raise ValueError(f"`widths` must be a non-empty list of channel counts; received "
+                         f"widths={widths!r}.")
+    widths = [check_int(f"widths[{i}]", w, minimum=1) for i, w in enumerate(widths)]
+    dim = check_int("dim", dim, minimum=1)
+    inputs = keras.Input(shape=input_shape, name="images")
     x = inputs
     for i, w in enumerate(widths):
         x = layers.Conv2D(w, 3, strides=1 if i == 0 else 2, padding="same", use_bias=False,

@@ -2,7 +2,8 @@
 
 While pretraining: `KNNMonitor` (a callback logging weighted-kNN top-1) and the
 `OnlineProbe` a `ContrastiveModel(..., probe=num_classes)` trains on the
-stop-gradient representation. After stage 2: `linear_eval_report`. Pictures:
+stop-gradient representation. After stage 2: `linear_eval_report`, and
+`retrieval_metrics` (Recall@k, mAP@R). Pictures:
 `plot_embedding` (t-SNE / UMAP map) and `write_projector` (TensorBoard files).
 `evaluate_run` writes all of it for a finished run.
 """
@@ -13,7 +14,7 @@ from supcon_tf.evaluation.embed import (
     check_trained,
     predict_with_labels,
 )
-from supcon_tf.evaluation.knn import KNNMonitor, knn_accuracy, knn_predict
+from supcon_tf.evaluation.knn import KNNMonitor, knn_accuracy, knn_predict, nearest_neighbours
 from supcon_tf.evaluation.plots import embedding_map, plot_confusion_matrix, plot_embedding
 from supcon_tf.heads.probe import OnlineProbe
 from supcon_tf.evaluation.projector import sprite_image, write_projector
@@ -24,6 +25,7 @@ from supcon_tf.evaluation.report import (
     linear_eval_report,
     markdown_report,
 )
+from supcon_tf.evaluation.retrieval import retrieval_metrics
 from supcon_tf.evaluation.run import evaluate_run, take_arrays
 
 __all__ = [
@@ -41,9 +43,11 @@ __all__ = [
     "knn_predict",
     "linear_eval_report",
     "markdown_report",
+    "nearest_neighbours",
     "plot_confusion_matrix",
     "plot_embedding",
     "predict_with_labels",
+    "retrieval_metrics",
     "sprite_image",
     "take_arrays",
     "write_projector",

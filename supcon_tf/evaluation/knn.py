@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from supcon_tf.evaluation.embed import LabelledPredictor, as_class_ids
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int, check_number, check_positive
 
 
 def _check_k(k, reference_size):
@@ -32,6 +32,47 @@ def _pad(x, block):
     """`x` padded with zeros along axis 0 to a whole number of `block` rows."""
     extra = -len(x) % block
     return np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
+
+
+def nearest_neighbours(query_emb, ref_emb, k, chunk_size=1024, leave_one_out=False):
+    """Yields `(start, similarities [n, k], reference ids [n, k])` per block of queries.
+
+    The `k` most cosine-similar reference rows of each query, most similar first; equal
+    similarities rank the lower reference index first. `leave_one_out=True` (queries
+    and references the same set) skips each query's own row. Blocks of `chunk_size`
+    queries against `chunk_size` references at a time with a running top-k: memory
+    O(chunk_size * (chunk_size + k)) however large the sets.
+    """
+    query_emb, ref_emb = np.asarray(query_emb, np.float32), np.asarray(ref_emb, np.float32)
+    # Every block has the same shapes (the sets are padded to whole blocks), so
+    # backends that compile per shape (JAX) compile each op once.
+    q_block, r_block = min(chunk_size, max(len(query_emb), 1)), min(chunk_size, len(ref_emb))
+    refs = _pad(_normalize(ref_emb), r_block)
+    valid = _pad(np.ones(len(ref_emb), bool), r_block)
+    blocks = [  # On the device once, reused by every query block.
+        (ops.convert_to_tensor(refs[r:r + r_block].T),
+         ops.convert_to_tensor(valid[None, r:r + r_block]),
+         ops.convert_to_tensor(np.arange(r, r + r_block, dtype=np.int32)[None]))
+        for r in range(0, len(refs), r_block)
+    ]
+    for start in range(0, len(query_emb), q_block):
+        queries = ops.convert_to_tensor(_pad(_normalize(query_emb[start:start + q_block]),
+                                             q_block))
+        query_ids = ops.convert_to_tensor(
+            np.arange(start, start + q_block, dtype=np.int32)[:, None])
+        top_sim = ops.full((q_block, k), -np.inf, "float32")
+        top_ids = ops.zeros((q_block, k), "int32")
+        for block, block_valid, ids in blocks:
+            keep = block_valid
+            if leave_one_out:
+                keep = ops.logical_and(keep, ops.not_equal(ids, query_ids))
+            sim = ops.where(keep, ops.matmul(queries, block), -np.inf)
+            top_sim, where = ops.top_k(ops.concatenate([top_sim, sim], axis=1), k=k)
+            all_ids = ops.concatenate([top_ids, ops.broadcast_to(ids, (q_block, r_block))], 1)
+            top_ids = ops.take_along_axis(all_ids, where, axis=1)
+        n = min(q_block, len(query_emb) - start)
+        yield (start, ops.convert_to_numpy(top_sim)[:n],
+               ops.convert_to_numpy(top_ids)[:n].astype(np.int64))
 
 
 def knn_predict(query_emb, ref_emb, ref_labels, num_classes, k=200, temperature=0.1,
@@ -66,35 +107,12 @@ def knn_predict(query_emb, ref_emb, ref_labels, num_classes, k=200, temperature=
         )
     _check_k(k, len(ref_emb))
 
-    # Every block has the same shapes (the sets are padded to whole blocks), so
-    # backends that compile per shape (JAX) compile each op once.
-    q_block, r_block = min(chunk_size, max(len(query_emb), 1)), min(chunk_size, len(ref_emb))
-    refs = _pad(_normalize(ref_emb), r_block)
-    ref_ids = _pad(ref_labels.astype(np.int32), r_block)
-    valid = _pad(np.ones(len(ref_emb), bool), r_block)
-    blocks = [  # On the device once, reused by every query block.
-        (ops.convert_to_tensor(refs[r:r + r_block].T),
-         ops.convert_to_tensor(valid[None, r:r + r_block]),
-         ops.broadcast_to(ops.convert_to_tensor(ref_ids[None, r:r + r_block]),
-                          (q_block, r_block)))
-        for r in range(0, len(refs), r_block)
-    ]
     predictions, scores = [], []
-    for start in range(0, len(query_emb), q_block):
-        queries = ops.convert_to_tensor(_pad(_normalize(query_emb[start:start + q_block]),
-                                             q_block))
-        top_sim = ops.full((q_block, k), -np.inf, "float32")
-        top_ids = ops.zeros((q_block, k), "int32")
-        for block, block_valid, ids in blocks:
-            sim = ops.where(block_valid, ops.matmul(queries, block), -np.inf)
-            top_sim, where = ops.top_k(ops.concatenate([top_sim, sim], axis=1), k=k)
-            top_ids = ops.take_along_axis(ops.concatenate([top_ids, ids], axis=1), where,
-                                          axis=1)
-        n = min(q_block, len(query_emb) - start)
-        weights = np.exp(ops.convert_to_numpy(top_sim)[:n].astype(np.float64) / temperature)
-        neighbours = ops.convert_to_numpy(top_ids)[:n].astype(np.int64)
+    for _, top_sim, top_ids in nearest_neighbours(query_emb, ref_emb, k, chunk_size):
+        weights = np.exp(top_sim.astype(np.float64) / temperature)
+        n = len(top_ids)
         # Votes per (query, class) by one bincount over flat indices query * classes + class.
-        flat = np.arange(n)[:, None] * num_classes + neighbours
+        flat = np.arange(n)[:, None] * num_classes + ref_labels[top_ids]
         votes = np.bincount(flat.ravel(), weights.ravel(), minlength=n * num_classes)
         votes = votes.reshape(n, num_classes)
         scores.append(votes)
@@ -150,13 +168,13 @@ class KNNMonitor(keras.callbacks.Callback):
             _check_k(k, len(reference_data[1]))  # Early, before any training is spent.
         self.reference_data = reference_data
         self.heldout_data = heldout_data
-        self.every_n_epochs = int(every_n_epochs)
-        self.k = int(k)
-        self.temperature = float(temperature)
-        self.batch_size = int(batch_size)
+        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        self.k = check_int("k", k, minimum=1)
+        self.temperature = check_number("temperature", temperature)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.num_classes = num_classes
         self.encoder = encoder
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.name = name
         self.history = []  # (epoch, accuracy) pairs
         self._predictor = None

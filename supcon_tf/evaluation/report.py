@@ -77,14 +77,15 @@ def classification_summary(logits, labels, num_classes):
 
 
 def linear_eval_report(workdir, classifier, eval_data, class_names, config=None,
-                       batch_size=256, title="Linear evaluation"):
+                       batch_size=256, title="Linear evaluation", retrieval=None):
     """Evaluates a trained `classifier` (logits) on `eval_data` and writes the report files.
 
     `eval_data`: `(images, labels)` arrays or a `tf.data.Dataset` of such batches.
     `class_names`: one name per class (or None for "0", "1", ...). `config`: the
     run's config (dict or ConfigDict), summarized in report.md and kept whole in
     report.json. Returns the report as a dict (also report.json's content), with
-    the written files under "files".
+    the written files under "files". `retrieval`: {embedding name: `retrieval_metrics`
+    result}, reported next to the accuracy.
     """
     check_trained(classifier, "classifier")
     logits, labels = predict_with_labels(classifier, eval_data, batch_size=batch_size)
@@ -115,6 +116,7 @@ def linear_eval_report(workdir, classifier, eval_data, class_names, config=None,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **summary,
         "class_names": class_names,
+        "retrieval": retrieval or {},
         "settings": key_settings(config),
         "config": flatten_config(config),
         "files": files,
@@ -139,6 +141,7 @@ def markdown_report(report):
         f"| top-{report['top5_k']} | {_percent(report['top5'])} |",
         "",
     ]
+    lines += retrieval_lines(report.get("retrieval"))
     if report["settings"]:
         lines += ["## Settings", "", "| setting | value |", "|---|---|"]
         lines += [f"| `{k}` | `{v}` |" for k, v in report["settings"].items()]
@@ -149,6 +152,19 @@ def markdown_report(report):
         lines.append(f"| {name} | {n} | {_percent(acc)} |")
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
     return "\n".join(lines)
+
+
+def retrieval_lines(retrieval):
+    """Markdown table rows of {embedding name: `retrieval_metrics` result} (none if empty)."""
+    if not retrieval:
+        return []
+    keys = [k for k in next(iter(retrieval.values())) if k != "num_queries"]
+    lines = ["## Retrieval", "", "| embedding | queries | " + " | ".join(keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for name, values in retrieval.items():
+        lines.append(f"| {name} | {values['num_queries']} | "
+                     + " | ".join(_percent(values[k]) for k in keys) + " |")
+    return lines + [""]
 
 
 def _percent(x):

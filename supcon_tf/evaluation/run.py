@@ -1,13 +1,17 @@
 """Everything an evaluation of a finished run writes, in one call (`supcon-tf --mode=eval`)."""
 
+import contextlib
+import json
 import os
 
+import keras
 import numpy as np
 
 from supcon_tf.evaluation.embed import check_trained, is_dataset, predict_with_labels
 from supcon_tf.evaluation.plots import plot_embedding
 from supcon_tf.evaluation.projector import write_projector
 from supcon_tf.evaluation.report import linear_eval_report
+from supcon_tf.evaluation.retrieval import retrieval_metrics
 from supcon_tf.validation import check_positive
 
 
@@ -28,12 +32,44 @@ def take_arrays(data, n):
     return np.concatenate(images)[:n], np.concatenate(labels)[:n]
 
 
+class _Embedder(keras.Model):
+    """`head(encoder(images))` in inference mode: the embedding a metric method trains."""
+
+    def __init__(self, encoder, head, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.head = encoder, head
+
+    def call(self, images, training=False):
+        return self.head(self.encoder(images, training=False), training=False)
+
+
+def retrieval_report(encoder, eval_data, reference_data=None, head=None, batch_size=256):
+    """{"representation": metrics[, "embedding": metrics]} of `retrieval_metrics`: the
+    evaluation data against `reference_data` (None: leave-one-out within it)."""
+    models = {"representation": encoder}
+    if head is not None:
+        strategy = getattr(encoder, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            models["embedding"] = _Embedder(encoder, head, name="embedder")
+    result = {}
+    for name, model in models.items():
+        query, query_labels = predict_with_labels(model, eval_data, batch_size=batch_size)
+        refs = (None, None) if reference_data is None else predict_with_labels(
+            model, reference_data, batch_size=batch_size)
+        result[name] = retrieval_metrics(query, query_labels, *refs)
+    return result
+
+
 def evaluate_run(outdir, encoder, eval_data, class_names=None, classifier=None, config=None,
-                 method="tsne", sample=2000, projector_sample=5000, seed=0, batch_size=256):
+                 method="tsne", sample=2000, projector_sample=5000, seed=0, batch_size=256,
+                 reference_data=None, head=None, retrieval=None):
     """Writes the evaluation of a trained encoder (and classifier) into `outdir`.
 
     - with a `classifier`: the linear-evaluation report (`linear_eval_report`):
       report.json, report.md, confusion_matrix.png;
+    - with `retrieval` (default: when `reference_data` is given): Recall@1/2/4/8,
+      mAP@R and R-precision of the representation (and of `head`'s embedding) of
+      `eval_data` against `reference_data` (None: leave-one-out), in the report or, without a classifier, `retrieval.json`;
     - `embedding_<method>.png`: a 2-D map of the representation of `sample`
       evaluation samples, coloured by class;
     - `projector/`: TensorBoard projector files for `projector_sample` samples
@@ -46,9 +82,19 @@ def evaluate_run(outdir, encoder, eval_data, class_names=None, classifier=None, 
         check_trained(classifier, "classifier")
     os.makedirs(outdir, exist_ok=True)
     result = {}
+    scores = None
+    if retrieval or (retrieval is None and reference_data is not None):
+        scores = retrieval_report(encoder, eval_data, reference_data, head, batch_size)
+        result["retrieval"] = scores
     if classifier is not None:
         result["report"] = linear_eval_report(outdir, classifier, eval_data, class_names,
-                                              config=config, batch_size=batch_size)
+                                              config=config, batch_size=batch_size,
+                                              retrieval=scores)
+    elif scores is not None:
+        path = os.path.join(outdir, "retrieval.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(scores, f, indent=2)
+        result["retrieval_file"] = path
     images, labels = take_arrays(eval_data, max(sample, projector_sample))
     embeddings, labels = predict_with_labels(encoder, (images, labels), batch_size=batch_size)
     picture = plot_embedding(embeddings, labels, os.path.join(outdir, f"embedding_{method}.png"),

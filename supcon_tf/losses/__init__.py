@@ -1,4 +1,5 @@
-"""Contrastive losses: the `contrastive_loss` core and its Keras `Loss` classes."""
+"""Contrastive losses (the `contrastive_loss` core) and metric-learning losses, with
+their Keras `Loss` classes."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
@@ -10,12 +11,38 @@ from supcon_tf.losses.contrastive import (
     contrastive_loss,
 )
 from supcon_tf.losses.queue import MoCoLoss, QueueSupConLoss, moco_loss, queue_supcon_loss
+from supcon_tf.losses.metric import (
+    TRIPLET_MINING,
+    circle_loss,
+    multi_similarity_loss,
+    proxy_anchor_loss,
+    triplet_loss,
+)
+from supcon_tf.losses.metric_classes import (
+    METRIC_LOSSES,
+    CircleLoss,
+    MultiSimilarityLoss,
+    ProxyAnchorLoss,
+    TripletLoss,
+    metric_loss,
+)
 
 __all__ = [
     "BYOLLoss",
     "MoCoLoss",
     "QueueSupConLoss",
     "CONTRAST_MODES",
+    "METRIC_LOSSES",
+    "TRIPLET_MINING",
+    "CircleLoss",
+    "MultiSimilarityLoss",
+    "ProxyAnchorLoss",
+    "TripletLoss",
+    "circle_loss",
+    "metric_loss",
+    "multi_similarity_loss",
+    "proxy_anchor_loss",
+    "triplet_loss",
     "DENOMINATOR_MODES",
     "SUMMATION_LOCATIONS",
     "SimCLRLoss",

@@ -14,6 +14,8 @@ from supcon_tf.methods.gradient_cache import (
 from supcon_tf.methods.moco import MoCo, SupConMoCo
 from supcon_tf.methods.momentum import MomentumModel
 from supcon_tf.methods.queue import FeatureQueue
+from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
+from supcon_tf.methods.metric import MetricLearning
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.supcon import SupCon
 from supcon_tf.methods.teacher import Teacher
@@ -25,6 +27,7 @@ METHODS.register("simclr")(SimCLR)
 METHODS.register("moco")(MoCo)
 METHODS.register("supcon_moco")(SupConMoCo)
 METHODS.register("byol")(BYOL)
+METHODS.register("metric")(MetricLearning)
 
 
 def get(name, **kwargs):
@@ -44,6 +47,9 @@ __all__ = [
     "LinearClassifier",
     "MoCo",
     "MomentumModel",
+    "NonFiniteLossError",
+    "NonFiniteLossGuard",
+    "MetricLearning",
     "SimCLR",
     "SupCon",
     "SupConMoCo",

@@ -8,6 +8,7 @@ lists the valid ones.
 import keras
 
 from supcon_tf.optimizers.lars import DEFAULT_EXCLUDE, LARS
+from supcon_tf.optimizers.multipliers import set_lr_multiplier
 from supcon_tf.optimizers.schedules import SCALING_RULES, WarmupCosine, scale_learning_rate
 from supcon_tf.registry import Registry
 
@@ -27,4 +28,4 @@ def get(identifier, **kwargs):
 
 
 __all__ = ["DEFAULT_EXCLUDE", "LARS", "OPTIMIZERS", "SCALING_RULES", "WarmupCosine", "get",
-           "scale_learning_rate"]
+           "scale_learning_rate", "set_lr_multiplier"]

@@ -37,13 +37,14 @@ def to_unit_float(images):
 
 def check_size(name, size):
     """(height, width) from an int or a pair of positive ints."""
+    received = size
     if isinstance(size, int):
         size = (size, size)
     size = tuple(size) if isinstance(size, (list, tuple)) else None
     if size is None or len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
         raise ValueError(
             f"`{name}` must be a positive int or a pair (height, width) of positive ints; "
-            f"received {name}={size!r}."
+            f"received {name}={received!r}."
         )
     return size
 

@@ -1,0 +1,78 @@
+"""What every metric-learning loss shares: checked inputs, pairwise scores, pair masks.
+
+The metric losses (triplet, multi-similarity, circle) compare each local sample (the
+anchors) with every sample of the global batch: `global_pairs` gathers embeddings and
+labels once through `supcon_tf.distribute.cross_replica_concat` and builds the
+positive / negative masks with the contrastive loss's own `positive_pair_mask`, so
+SupCon and the metric losses agree on what a positive is. Scores are cosine
+similarities of L2-normalized embeddings, or distances (`pairwise_distance`).
+"""
+
+from keras import ops
+
+from supcon_tf import distribute
+from supcon_tf.losses.contrastive import (
+    _concrete,
+    check_label_dtype,
+    check_label_values,
+    positive_pair_mask,
+)
+from supcon_tf.validation import check_choice
+
+DISTANCES = ("cosine", "squared_l2")
+
+
+def check_embeddings(embeddings, labels, where="embeddings"):
+    """Converts and checks `embeddings` [batch, dim] and class ids `labels` [batch]."""
+    embeddings = ops.convert_to_tensor(embeddings)
+    if len(embeddings.shape) != 2:
+        raise ValueError(f"`{where}` must have rank 2, shape [batch, dim]; received shape "
+                         f"{tuple(embeddings.shape)}.")
+    if labels is None:
+        raise ValueError("`labels` are required by metric-learning losses (class ids "
+                         "[batch]); received labels=None.")
+    labels = ops.convert_to_tensor(labels)
+    if len(labels.shape) == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if len(labels.shape) != 1:
+        raise ValueError("`labels` must be class ids, shape [batch]; received shape "
+                         f"{tuple(labels.shape)}.")
+    batch = embeddings.shape[0]
+    if batch is not None and labels.shape[0] is not None and labels.shape[0] != batch:
+        raise ValueError(f"`labels` batch size ({labels.shape[0]}) must equal the "
+                         f"embeddings' batch size ({batch}).")
+    check_label_dtype(labels.dtype, 1)
+    check_label_values(_concrete(labels))
+    dtype = "float64" if embeddings.dtype == "float64" else "float32"
+    return ops.cast(embeddings, dtype), labels
+
+
+def pairwise_similarity(a, b):
+    """Cosine similarities [len(a), len(b)] of the rows of `a` and `b`."""
+    return ops.matmul(ops.normalize(a, axis=-1), ops.transpose(ops.normalize(b, axis=-1)))
+
+
+def pairwise_distance(a, b, distance="cosine"):
+    """[len(a), len(b)] distances: "cosine" (1 - cosine similarity) or "squared_l2"."""
+    check_choice("distance", distance, DISTANCES)
+    if distance == "cosine":
+        return 1.0 - pairwise_similarity(a, b)
+    squared = (ops.sum(ops.square(a), axis=1, keepdims=True)
+               + ops.expand_dims(ops.sum(ops.square(b), axis=1), 0)
+               - 2.0 * ops.matmul(a, ops.transpose(b)))
+    return ops.maximum(squared, 0.0)
+
+
+def global_pairs(embeddings, labels):
+    """(global embeddings, positives, negatives) for the local anchors.
+
+    Masks are float [local, global]: positives share the anchor's class (the anchor
+    itself excluded), negatives do not. Under a `tf.distribute` strategy the global
+    batch is every replica's, in replica order.
+    """
+    global_embeddings, offset = distribute.cross_replica_concat(embeddings)
+    global_labels = distribute.cross_replica_concat(labels)[0]
+    local, total = ops.shape(embeddings)[0], ops.shape(global_embeddings)[0]
+    diagonal = ops.one_hot(ops.arange(local) + offset, total, dtype=embeddings.dtype)
+    same = positive_pair_mask(labels, global_labels, diagonal)
+    return global_embeddings, same - diagonal, 1.0 - same
