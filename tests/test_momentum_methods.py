@@ -149,7 +149,8 @@ def test_momentum_schedule():
 
 def test_errors():
     encoder, head = tiny_parts()
-    with pytest.raises(ValueError, match="`momentum` must be in \\[0, 1\\]; received momentum=1.5"):
+    with pytest.raises(ValueError, match=r"`momentum` must be a number in \[0, 1\]; "
+                                         r"received momentum=1.5"):
         methods.MoCo(encoder, head, momentum=1.5)
     with pytest.raises(ValueError, match="momentum=-0.1"):
         Teacher(momentum=-0.1)
