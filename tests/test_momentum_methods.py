@@ -174,7 +174,7 @@ def test_errors():
         model.train_on_batch(x[:, :1], y)
     model = methods.SupConMoCo(*tiny_parts(), queue_size=QUEUE)
     model.compile(optimizer="sgd")
-    with pytest.raises(ValueError, match="`labels` are required by method 'supcon_moco'"):
+    with pytest.raises(ValueError, match="SupConMoCo needs labels: batches must be"):
         model.train_on_batch(x)
 
 

@@ -139,9 +139,4 @@ class SupConMoCo(MoCo):
 
     default_loss = QueueSupConLoss
     with_labels = True
-
-    def compute_method_loss(self, y, y_pred, sample_weight=None):
-        if y is None:
-            raise ValueError("`labels` are required by method 'supcon_moco': batches must "
-                             "be (views, labels); received labels=None.")
-        return super().compute_method_loss(y, y_pred, sample_weight)
+    requires_labels = True  # Checked by ContrastiveModel before the step.
