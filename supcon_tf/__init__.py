@@ -10,15 +10,27 @@ import importlib
 
 from supcon_tf import distribute, encoders, heads, losses, methods, registry
 from supcon_tf.heads import LinearHead, ProjectionHead
-from supcon_tf.losses import SimCLRLoss, SupConLoss, contrastive_loss
+from supcon_tf.losses import (
+    BYOLLoss,
+    MoCoLoss,
+    QueueSupConLoss,
+    SimCLRLoss,
+    SupConLoss,
+    contrastive_loss,
+)
 from supcon_tf.methods import (
+    BYOL,
     ContrastiveModel,
     CrossEntropyClassifier,
+    FeatureQueue,
     LinearClassifier,
+    MoCo,
     MetricLearning,
     NonFiniteLossError,
     SimCLR,
     SupCon,
+    SupConMoCo,
+    Teacher,
 )
 
 __version__ = "0.1.0"
@@ -33,17 +45,25 @@ def __getattr__(name):
 
 
 __all__ = [
+    "BYOL",
+    "BYOLLoss",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "FeatureQueue",
     "LinearClassifier",
     "LinearHead",
+    "MoCo",
+    "MoCoLoss",
     "MetricLearning",
     "NonFiniteLossError",
     "ProjectionHead",
+    "QueueSupConLoss",
     "SimCLR",
     "SimCLRLoss",
     "SupCon",
     "SupConLoss",
+    "SupConMoCo",
+    "Teacher",
     "contrastive_loss",
     "distribute",
     "encoders",

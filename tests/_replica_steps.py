@@ -1,14 +1,15 @@
 """Worker script for tests/test_distribute_replicas.py (run as a subprocess).
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
-trains SupCon, SimCLR, metric learning (triplet; proxy-anchor) and the linear
-stage for two steps on the same global batches under MirroredStrategy on
-REPLICAS replicas (and, for 1, no strategy),
-with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
-first step (and the weights it started from), the losses and metrics `fit`
-reported and every final weight (BatchNorm moving statistics included), the
-number of samples (images x views) in a global batch, and for the linear stage the
-results of `evaluate`, to an .npz file in the directory given
+trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
+MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL and the
+linear stage for two steps on the same global batches under MirroredStrategy on
+REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
+(case, strategy), the gradients of the first step (and the weights it started from),
+the losses and metrics `fit` reported and every final weight (BatchNorm moving
+statistics, teacher copies, queue and pointers included), the number of samples
+(images x views) in a global batch, and for the linear stage the results of
+`evaluate`, to an .npz file in the directory given
 as argv[1]. One replica count per process: TensorFlow's collective ops do not
 support two MirroredStrategies over different device sets in one process.
 Usage: python tests/_replica_steps.py OUT_DIR REPLICAS [case ...]
@@ -52,12 +53,18 @@ def build(case):
                            sync_batch_norm=True)
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
-    head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True)
+    head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True,
+                          normalize=case != "byol")
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
     elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
         model = methods.MetricLearning(encoder, head,
                                        loss=losses.ProxyAnchorLoss(4, lr_multiplier=10.0))
+    elif case in ("moco", "supcon_moco"):  # 2 x 16 keys through 24 rows: the 2nd enqueue wraps.
+        model = methods.get(case, encoder=encoder, head=head, queue_size=24, momentum=0.9)
+    elif case == "byol":
+        model = methods.BYOL(encoder, head, momentum=0.9, total_steps=STEPS,
+                             predictor_hidden_dims=(16,))
     else:
         model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
@@ -124,4 +131,5 @@ def main(out_dir, replicas, cases):
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
-         sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "linear"])
+         sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
+                          "byol", "linear"])

@@ -18,6 +18,7 @@ CORE_TESTS = {
     "tests/test_precision.py": {},
     "tests/test_probe.py": {},
     "tests/test_knn.py": {},
+    "tests/test_momentum_methods.py": {},
     "tests/test_metric_losses.py": {"JAX_ENABLE_X64": "1"},
     "tests/test_metric_method.py": {},
     "tests/test_retrieval.py": {},

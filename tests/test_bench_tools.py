@@ -206,3 +206,13 @@ def test_bench_epoch_quick_table(tmp_path):
         assert float(r["epoch (s)"]) > 0 and float(r["compute only (s)"]) > 0
         assert 0 <= float(r["input-wait share"].rstrip("%")) <= 100
     assert "SupCon epoch" in appended
+
+
+def test_bench_momentum_quick_table(tmp_path):
+    rows, appended = run_tool("bench_momentum", tmp_path=tmp_path)
+    assert [r["method"] for r in rows] == ["simclr", "moco", "byol", "ema+queue"]
+    for r in rows:
+        assert float(r["step (s)"]) > 0
+    assert rows[0]["vs SimCLR"] == "1.00x" and rows[3]["vs SimCLR"].endswith("% of moco")
+    assert rows[0]["trainable params"] == rows[1]["trainable params"]  # The teacher is not.
+    assert "Momentum teacher: MoCo v2 and BYOL vs SimCLR" in appended

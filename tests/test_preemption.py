@@ -98,3 +98,32 @@ def test_fault_parsing(monkeypatch):
     assert checkpoint.fault("kill_in_save") == 2
     monkeypatch.delenv(checkpoint.FAULT_ENV)
     assert checkpoint.fault("kill_at_step") is None
+
+
+def test_moco_resumes_teacher_and_queue(tmp_path):
+    """MoCo killed mid-run and rerun ends with the uninterrupted run's weights, teacher
+    copies, queue and pointers (all Keras variables, so all checkpointed; BYOL's teacher
+    is the same `Teacher` state)."""
+    steps = 10  # 2 epochs of 5 steps, a checkpoint every 2
+    args = ["--config=configs/digits_moco.py:local", "--mode=pretrain",
+            "--config.pretrain.epochs=2", "--config.checkpoint_every_steps=2",
+            "--config.deterministic=True"]
+    reference, killed = str(tmp_path / "reference"), str(tmp_path / "killed")
+    kill_at = random.Random(os.getpid()).randint(3, steps - 2)
+    status, out = run_cli(args + [f"--workdir={reference}"])
+    assert status == 0, out
+    status, out = run_cli(args + [f"--workdir={killed}"],
+                          SUPCON_TF_FAULT=f"kill_at_step={kill_at}")
+    assert status == -9, out
+    status, out = run_cli(args + [f"--workdir={killed}"])
+    assert status == 0 and "resuming from the checkpoint of step" in out, out
+    ref_marker, ref_arrays = latest_checkpoint(reference)
+    got_marker, got_arrays = latest_checkpoint(killed)
+    assert ref_marker["step"] == got_marker["step"] == steps
+    assert len(ref_arrays) == len(got_arrays)
+    for i, (a, b) in enumerate(zip(ref_arrays, got_arrays)):
+        np.testing.assert_array_equal(a, b, err_msg=f"variable {i} (kill_at_step={kill_at})")
+    # The teacher's step counter and the 512 x 8 queue are among them.
+    assert any(a.shape == () and a.dtype == np.int32 and a == steps for a in ref_arrays)
+    queue = [a for a in ref_arrays if a.shape == (512, 8)]
+    assert len(queue) == 1 and np.abs(queue[0]).sum() > 0

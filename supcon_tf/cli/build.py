@@ -107,7 +107,7 @@ def head(config):
     h = config["head"]
     return ProjectionHead(hidden_dims=h["hidden_dims"], output_dim=h["output_dim"],
                           use_batch_norm=h["use_batch_norm"],
-                          sync_batch_norm=h["sync_batch_norm"])
+                          sync_batch_norm=h["sync_batch_norm"], normalize=h["normalize"])
 
 
 def loss(config):

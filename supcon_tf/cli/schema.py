@@ -63,7 +63,7 @@ def defaults():
                      shuffle_buffer=10_000),
         encoder=dict(name="small_cnn", kwargs={}),
         head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
-                  sync_batch_norm=False),
+                  sync_batch_norm=False, normalize=True),  # normalize: False for BYOL
         loss={},
         views=dict(policy="simclr", num_views=2, augment_on="host", image_size=None,
                    kwargs={}),

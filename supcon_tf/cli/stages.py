@@ -75,7 +75,9 @@ class Run:
                     f"for {per_batch} classes per batch; the training split has "
                     f"{len(self.train_classes)}.")
         with strategy.scope():
-            build.method(config, build.encoder(config, self.input_shape), self.num_classes)
+            build.method(config, build.encoder(config, self.input_shape), self.num_classes,
+                         total_steps=self.steps_per_epoch("pretrain")
+                         * config["pretrain"]["epochs"])
 
     def steps_per_epoch(self, stage):
         return self.train_size // self.config[stage]["batch_size"]

@@ -2,6 +2,7 @@
 their Keras `Loss` classes."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
+from supcon_tf.losses.byol import BYOLLoss, byol_loss
 from supcon_tf.losses.classes import SimCLRLoss, SupConLoss
 from supcon_tf.losses.contrastive import (
     CONTRAST_MODES,
@@ -9,6 +10,7 @@ from supcon_tf.losses.contrastive import (
     SUMMATION_LOCATIONS,
     contrastive_loss,
 )
+from supcon_tf.losses.queue import MoCoLoss, QueueSupConLoss, moco_loss, queue_supcon_loss
 from supcon_tf.losses.metric import (
     TRIPLET_MINING,
     circle_loss,
@@ -26,6 +28,9 @@ from supcon_tf.losses.metric_classes import (
 )
 
 __all__ = [
+    "BYOLLoss",
+    "MoCoLoss",
+    "QueueSupConLoss",
     "CONTRAST_MODES",
     "METRIC_LOSSES",
     "TRIPLET_MINING",
@@ -43,5 +48,8 @@ __all__ = [
     "SimCLRLoss",
     "SupConLoss",
     "blocked_contrastive_loss",
+    "byol_loss",
     "contrastive_loss",
+    "moco_loss",
+    "queue_supcon_loss",
 ]
