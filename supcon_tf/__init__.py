@@ -8,14 +8,23 @@ export) load on first access, so `import supcon_tf` also works on the JAX backen
 import importlib
 
 from supcon_tf import distribute, encoders, heads, losses, methods, registry
-from supcon_tf.heads import LinearHead, ProjectionHead
-from supcon_tf.losses import SimCLRLoss, SupConLoss, contrastive_loss
+from supcon_tf.heads import LinearHead, ProjectionHead, Prototypes
+from supcon_tf.losses import (
+    SimCLRLoss,
+    SimSiamLoss,
+    SupConLoss,
+    SwAVLoss,
+    contrastive_loss,
+    sinkhorn_knopp,
+)
 from supcon_tf.methods import (
     ContrastiveModel,
     CrossEntropyClassifier,
     LinearClassifier,
     SimCLR,
+    SimSiam,
     SupCon,
+    SwAV,
 )
 
 __version__ = "0.1.0"
@@ -35,11 +44,17 @@ __all__ = [
     "LinearClassifier",
     "LinearHead",
     "ProjectionHead",
+    "Prototypes",
     "SimCLR",
     "SimCLRLoss",
+    "SimSiam",
+    "SimSiamLoss",
     "SupCon",
     "SupConLoss",
+    "SwAV",
+    "SwAVLoss",
     "contrastive_loss",
+    "sinkhorn_knopp",
     "distribute",
     "encoders",
     "heads",

@@ -3,7 +3,7 @@
 `get("supcon", encoder=..., head=...)` builds a method by name.
 """
 
-from supcon_tf.methods.base import ContrastiveModel, unpack_batch, views_shape
+from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
@@ -11,12 +11,16 @@ from supcon_tf.methods.gradient_cache import (
     GradientCacheSupCon,
 )
 from supcon_tf.methods.simclr import SimCLR
+from supcon_tf.methods.simsiam import SimSiam
 from supcon_tf.methods.supcon import SupCon
+from supcon_tf.methods.swav import SwAV
 from supcon_tf.registry import Registry
 
 METHODS = Registry("method")
 METHODS.register("supcon")(SupCon)
 METHODS.register("simclr")(SimCLR)
+METHODS.register("simsiam")(SimSiam)
+METHODS.register("swav")(SwAV)
 
 
 def get(name, **kwargs):
@@ -33,8 +37,11 @@ __all__ = [
     "GradientCacheSupCon",
     "LinearClassifier",
     "SimCLR",
+    "SimSiam",
     "SupCon",
+    "SwAV",
     "get",
     "unpack_batch",
+    "view_groups",
     "views_shape",
 ]

@@ -1,0 +1,64 @@
+"""SwAV (Caron et al., NeurIPS 2020): online clustering with swapped assignments."""
+
+import keras
+from keras import ops
+
+from supcon_tf.heads import Prototypes
+from supcon_tf.losses import SwAVLoss
+from supcon_tf.methods.base import ContrastiveModel
+from supcon_tf.registry import register
+from supcon_tf.validation import check_positive
+
+
+@register
+class SwAV(ContrastiveModel):
+    """Projections scored against `num_prototypes` prototypes; codes by Sinkhorn-Knopp.
+
+    `y_pred["scores"]` [batch, views, K] holds the cosines of the L2-normalized
+    projections with the L2-normalized prototypes; `SwAVLoss` computes the codes
+    of the first `assign_views` views (the global crops: with multi-crop batches
+    ([b, 2, H, W, C], [b, 6, h, w, C]) the global group comes first) on the global
+    batch and predicts each from every other view. The prototypes get no gradient
+    for the first `freeze_prototypes_steps` training steps (the paper freezes them
+    for the first epoch: pass the number of steps in one epoch); the step count is
+    a model variable, so it is checkpointed and resumed. Labels are unused.
+    """
+
+    min_views = 2
+    default_loss = SwAVLoss
+
+    def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
+                 num_prototypes=3000, freeze_prototypes_steps=0, **kwargs):
+        super().__init__(encoder, head=head, loss=loss, augmenter=augmenter, probe=probe,
+                         **kwargs)
+        self.prototypes = Prototypes(num_prototypes, name="prototypes")
+        self.num_prototypes = self.prototypes.num_prototypes
+        check_positive("freeze_prototypes_steps", freeze_prototypes_steps, allow_zero=True)
+        self.freeze_prototypes_steps = int(freeze_prototypes_steps)
+        self.train_steps = keras.Variable(0, dtype="int32", trainable=False,
+                                          name="swav_train_steps")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if not self.prototypes.built:
+            self.prototypes.build((None, int(self.head.compute_output_shape((None, None))[-1])))
+
+    def call(self, inputs, training=False):
+        outputs = super().call(inputs, training=training)
+        if not isinstance(outputs, dict):
+            return outputs  # Images: the representation.
+        gate = 1.0
+        if training:
+            gate = ops.cast(self.train_steps >= self.freeze_prototypes_steps, "float32")
+            self.train_steps.assign(self.train_steps + 1)
+        outputs["scores"] = self.prototypes(outputs["projection"], gate)
+        return outputs
+
+    def compute_method_loss(self, y, y_pred, sample_weight=None):
+        return self.method_loss(y, y_pred["scores"], sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_prototypes=self.num_prototypes,
+                      freeze_prototypes_steps=self.freeze_prototypes_steps)
+        return config
