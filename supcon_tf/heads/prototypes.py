@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from supcon_tf.losses.simsiam import l2_normalize
 from supcon_tf.registry import register
 
 
@@ -32,10 +33,10 @@ class Prototypes(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(stddev=1.0), dtype="float32")
 
     def call(self, features, gate=1.0):
-        w = ops.normalize(ops.convert_to_tensor(self.kernel), axis=0)
+        w = l2_normalize(ops.convert_to_tensor(self.kernel), axis=0)
         frozen = ops.stop_gradient(w)
         w = frozen + ops.cast(gate, "float32") * (w - frozen)  # Value w; gradient x gate.
-        return ops.matmul(ops.normalize(ops.cast(features, "float32"), axis=-1), w)
+        return ops.matmul(l2_normalize(ops.cast(features, "float32")), w)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_prototypes,)

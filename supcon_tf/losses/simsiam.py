@@ -13,6 +13,17 @@ from supcon_tf import distribute
 from supcon_tf.registry import register
 
 
+def l2_normalize(x, axis=-1, epsilon=1e-12):
+    """x / max(|x|, epsilon) with a finite gradient at x = 0.
+
+    `keras.ops.normalize` takes rsqrt of the squared norm before clamping, so a zero
+    vector (a bottleneck predictor whose ReLUs are all off for a sample outputs its
+    bias, 0 at initialization) gets a NaN gradient; clamping first avoids it.
+    """
+    square_sum = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(square_sum, epsilon * epsilon))
+
+
 def _check_views(name, x):
     if len(x.shape) != 3 or x.shape[1] is None or x.shape[1] < 2:
         raise ValueError(f"`{name}` must have shape [batch, num_views >= 2, dim]; received "
@@ -29,8 +40,8 @@ def simsiam_loss(projections, predictions):
     if tuple(projections.shape[1:]) != tuple(predictions.shape[1:]):
         raise ValueError(f"`projections` and `predictions` must have the same shape; received "
                          f"{tuple(projections.shape)} and {tuple(predictions.shape)}.")
-    z = ops.normalize(ops.stop_gradient(ops.cast(projections, "float32")), axis=-1)
-    p = ops.normalize(ops.cast(predictions, "float32"), axis=-1)
+    z = l2_normalize(ops.stop_gradient(ops.cast(projections, "float32")))
+    p = l2_normalize(ops.cast(predictions, "float32"))
     num_views = z.shape[1]
     cosine = ops.einsum("bid,bjd->bij", p, z)  # [batch, prediction i, target j]
     off_diagonal = 1.0 - ops.eye(num_views, dtype="float32")
@@ -44,7 +55,7 @@ def collapse_std(outputs):
     About 1/sqrt(dim) for well-spread outputs, 0 when they collapse to one vector.
     """
     z = ops.cast(outputs, "float32")
-    z = ops.normalize(ops.reshape(z, (-1, z.shape[-1])), axis=-1)
+    z = l2_normalize(ops.reshape(z, (-1, z.shape[-1])))
     z, _ = distribute.cross_replica_concat(ops.stop_gradient(z))
     return ops.mean(ops.std(z, axis=0))
 

@@ -51,7 +51,7 @@ class SwAV(ContrastiveModel):
         if training:
             gate = ops.cast(self.train_steps >= self.freeze_prototypes_steps, "float32")
             self.train_steps.assign(self.train_steps + 1)
-        outputs["scores"] = self.prototypes(outputs["projection"], gate)
+        outputs["scores"] = self.prototypes(outputs["projection"], gate=gate)
         return outputs
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):
