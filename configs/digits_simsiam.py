@@ -1,7 +1,7 @@
 r"""SimSiam on the bundled handwritten digits: no negatives, a predictor and stop-gradient.
 
-  python -m supcon_tf --config=configs/digits_simsiam.py --workdir=/tmp/digits_simsiam
-  python -m supcon_tf --config=configs/digits_simsiam.py:local --workdir=/tmp/smoke
+  supcon-tf --config=configs/digits_simsiam.py --workdir=/tmp/digits_simsiam
+  supcon-tf --config=configs/digits_simsiam.py:local --workdir=/tmp/smoke
 
 The setting of SimSiam (Chen & He, CVPR 2021): two augmented views per image, a
 3-layer projector with BatchNorm on every layer (its output included, no ReLU

@@ -1,7 +1,7 @@
 r"""SwAV on the bundled handwritten digits, with multi-crop views.
 
-  python -m supcon_tf --config=configs/digits_swav.py --workdir=/tmp/digits_swav
-  python -m supcon_tf --config=configs/digits_swav.py:local --workdir=/tmp/smoke
+  supcon-tf --config=configs/digits_swav.py --workdir=/tmp/digits_swav
+  supcon-tf --config=configs/digits_swav.py:local --workdir=/tmp/smoke
 
 The setting of SwAV (Caron et al., NeurIPS 2020): 2 global crops (35-100% of the
 area, 8x8) and 4 local crops (10-35%, 4x4) per image, projections scored against

@@ -12,7 +12,8 @@ from supcon_tf.cli import build, schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar10_simclr",
-         "cifar10_ce", "cifar100_supcon", "imagenet_supcon", "imagenet_simclr"]
+         "cifar10_ce", "cifar100_supcon", "imagenet_supcon", "imagenet_simclr",
+         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav"]
 
 
 def _module(name):
@@ -59,7 +60,8 @@ def test_unknown_config_argument_is_refused():
 
 @pytest.mark.parametrize("name, shape", [("cifar10_supcon", (32, 32, 3)),
                                          ("imagenet_simclr", (64, 64, 3)),
-                                         ("digits_supcon", (8, 8, 1))])
+                                         ("digits_supcon", (8, 8, 1)),
+                                         ("imagenet_swav", (64, 64, 3))])
 def test_local_variants_build_small_encoders(name, shape):
     config = schema.resolve(_module(name).get_config("local"))
     if config["views"]["image_size"] is not None:
@@ -82,6 +84,10 @@ PAPER = {
                             temperature=0.1, optimizer="lars", lr=0.3, epochs=700),
     "imagenet_simclr": dict(method="simclr", encoder="resnet50", stem="imagenet", batch=4096,
                             temperature=0.1, optimizer="lars", lr=0.3, epochs=1000),
+    "cifar10_simsiam": dict(method="simsiam", encoder="resnet18", stem="cifar", batch=512,
+                            temperature=None, optimizer="sgd", lr=0.03, epochs=800),
+    "imagenet_swav": dict(method="swav", encoder="resnet50", stem="imagenet", batch=4096,
+                          temperature=0.1, optimizer="lars", lr=0.6, epochs=800),
 }
 
 
@@ -98,5 +104,11 @@ def test_paper_settings(name):
     assert c["pretrain"]["epochs"] == want["epochs"]
     if want["temperature"] is not None:
         assert c["loss"]["temperature"] == want["temperature"]
+    if want["method"] == "swav":  # Multi-crop 2 x 224 + 6 x 96, 3000 prototypes, eps 0.05.
+        m = c["views"]["multicrop"]
+        assert (c["views"]["num_views"], m["local_views"], tuple(m["local_size"])) == (
+            2, 6, (96, 96))
+        assert tuple(m["global_scale"]) == (0.14, 1.0) and tuple(m["local_scale"]) == (0.05, 0.14)
+        assert c["method_kwargs"]["num_prototypes"] == 3000 and c["loss"]["epsilon"] == 0.05
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc
