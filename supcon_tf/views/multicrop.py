@@ -72,6 +72,11 @@ class MultiCrop(DataLayer):
     def num_views(self):
         return self.num_global + self.num_local
 
+    def build(self, input_shape):
+        for group in (self.global_views, self.local_views):
+            if group is not None and not group.built:
+                group.build(input_shape)
+
     def __call__(self, images, training=True, **kwargs):
         return super().__call__(to_unit_float(images), training=training, **kwargs)
 
