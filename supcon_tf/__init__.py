@@ -10,6 +10,9 @@ import importlib
 from supcon_tf import distribute, encoders, heads, losses, methods, registry
 from supcon_tf.heads import LinearHead, ProjectionHead, Prototypes
 from supcon_tf.losses import (
+    BYOLLoss,
+    MoCoLoss,
+    QueueSupConLoss,
     SimCLRLoss,
     SimSiamLoss,
     SupConLoss,
@@ -18,13 +21,18 @@ from supcon_tf.losses import (
     sinkhorn_knopp,
 )
 from supcon_tf.methods import (
+    BYOL,
     ContrastiveModel,
     CrossEntropyClassifier,
+    FeatureQueue,
     LinearClassifier,
+    MoCo,
     SimCLR,
     SimSiam,
     SupCon,
+    SupConMoCo,
     SwAV,
+    Teacher,
 )
 
 __version__ = "0.1.0"
@@ -39,20 +47,28 @@ def __getattr__(name):
 
 
 __all__ = [
+    "BYOL",
+    "BYOLLoss",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "FeatureQueue",
     "LinearClassifier",
     "LinearHead",
+    "MoCo",
+    "MoCoLoss",
     "ProjectionHead",
     "Prototypes",
+    "QueueSupConLoss",
     "SimCLR",
     "SimCLRLoss",
     "SimSiam",
     "SimSiamLoss",
     "SupCon",
     "SupConLoss",
-    "SwAV",
-    "SwAVLoss",
+    SupConMoCo,
+    SwAV,
+    SwAVLoss,
+    Teacher,
     "contrastive_loss",
     "sinkhorn_knopp",
     "distribute",

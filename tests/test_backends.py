@@ -18,6 +18,7 @@ CORE_TESTS = {
     "tests/test_precision.py": {},
     "tests/test_probe.py": {},
     "tests/test_knn.py": {},
+    "tests/test_momentum_methods.py": {},
     "tests/test_multicrop.py": {},
     "tests/test_simsiam_swav_losses.py": {},
 }

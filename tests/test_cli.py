@@ -126,3 +126,20 @@ def test_default_config_is_found_from_the_package(tmp_path, monkeypatch):
     found = config_files.find_config("configs/cifar10_supcon.py:local")
     assert found == os.path.join(ROOT, "configs", "cifar10_supcon.py") + ":local"
     assert config_files.find_config("elsewhere/none.py") == "elsewhere/none.py"
+
+
+def test_all_mode_for_moco_and_byol(tmp_path):
+    """The momentum-teacher methods run pretrain -> linear -> eval -> export unchanged;
+    the export is the online (query) encoder."""
+    names = ("moco", "byol")
+    results = run_many([[f"--config=configs/digits_{n}.py:local", "--config.pretrain.epochs=1",
+                         "--config.linear.epochs=1", "--config.eval.plots=False",
+                         f"--workdir={tmp_path / n}"] for n in names])
+    for name, (status, out) in zip(names, results):
+        assert status == 0, out
+        workdir = str(tmp_path / name)
+        with open(os.path.join(workdir, "metrics.json")) as f:
+            assert f"top-1 {json.load(f)['linear_top1']:.4f}" in out
+        assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))
+        with open(os.path.join(workdir, "config.json")) as f:
+            assert json.load(f)["method"] == name

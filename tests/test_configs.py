@@ -13,6 +13,8 @@ from supcon_tf.cli import build, schema
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar10_simclr",
          "cifar10_ce", "cifar100_supcon", "imagenet_supcon", "imagenet_simclr",
+         "digits_moco", "digits_supcon_moco", "digits_byol", "cifar10_moco", "cifar10_byol",
+         "imagenet_moco", "imagenet_byol",
          "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav"]
 
 
@@ -51,6 +53,8 @@ def test_config_resolves_and_names_exist(name, arg):
                        config["views"]["kwargs"], reserved=("image_size", "seed"))
     if config["method"] != "ce":
         build.loss(config)
+        build.check_kwargs("method_kwargs", build.methods.METHODS.lookup(config["method"]),
+                           config["method_kwargs"], reserved=build.METHOD_RESERVED)
 
 
 def test_unknown_config_argument_is_refused():
@@ -84,6 +88,18 @@ PAPER = {
                             temperature=0.1, optimizer="lars", lr=0.3, epochs=700),
     "imagenet_simclr": dict(method="simclr", encoder="resnet50", stem="imagenet", batch=4096,
                             temperature=0.1, optimizer="lars", lr=0.3, epochs=1000),
+    "cifar10_moco": dict(method="moco", encoder="resnet18", stem="cifar", batch=512,
+                         temperature=0.1, optimizer="sgd", lr=0.06, epochs=200,
+                         method_kwargs=dict(queue_size=4096, momentum=0.99)),
+    "imagenet_moco": dict(method="moco", encoder="resnet50", stem="imagenet", batch=256,
+                          temperature=0.2, optimizer="sgd", lr=0.03, epochs=200,
+                          method_kwargs=dict(queue_size=65536, momentum=0.999)),
+    "cifar10_byol": dict(method="byol", encoder="resnet18", stem="cifar", batch=256,
+                         temperature=None, optimizer="lars", lr=1.0, epochs=1000,
+                         method_kwargs=dict(momentum=0.99, momentum_schedule="cosine")),
+    "imagenet_byol": dict(method="byol", encoder="resnet50", stem="imagenet", batch=4096,
+                          temperature=None, optimizer="lars", lr=0.2, epochs=1000,
+                          method_kwargs=dict(momentum=0.996, momentum_schedule="cosine")),
     "cifar10_simsiam": dict(method="simsiam", encoder="resnet18", stem="cifar", batch=512,
                             temperature=None, optimizer="sgd", lr=0.03, epochs=800),
     "imagenet_swav": dict(method="swav", encoder="resnet50", stem="imagenet", batch=4096,
@@ -104,6 +120,8 @@ def test_paper_settings(name):
     assert c["pretrain"]["epochs"] == want["epochs"]
     if want["temperature"] is not None:
         assert c["loss"]["temperature"] == want["temperature"]
+    for key, value in want.get("method_kwargs", {}).items():
+        assert c["method_kwargs"][key] == value, key
     if want["method"] == "swav":  # Multi-crop 2 x 224 + 6 x 96, 3000 prototypes, eps 0.05.
         m = c["views"]["multicrop"]
         assert (c["views"]["num_views"], m["local_views"], tuple(m["local_size"])) == (

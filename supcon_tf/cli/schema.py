@@ -64,7 +64,8 @@ def defaults():
                      shuffle_buffer=10_000),
         encoder=dict(name="small_cnn", kwargs={}),
         head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
-                  sync_batch_norm=False, output_batch_norm=False, normalize=True),
+                  sync_batch_norm=False, output_batch_norm=False,
+                  normalize=True),  # normalize: False for BYOL and SimSiam
         loss={},
         # multicrop.local_views > 0: num_views global crops of image_size and that many
         # local crops of local_size (None: half the image size), views.MultiCrop.

@@ -59,7 +59,9 @@ class Run:
         for stage in ("pretrain", "linear"):
             build.optimizer(config[stage], 1, stage)
         with strategy.scope():
-            build.method(config, build.encoder(config, self.input_shape), self.num_classes)
+            build.method(config, build.encoder(config, self.input_shape), self.num_classes,
+                         total_steps=self.steps_per_epoch("pretrain")
+                         * config["pretrain"]["epochs"])
 
     def steps_per_epoch(self, stage):
         return self.train_size // self.config[stage]["batch_size"]

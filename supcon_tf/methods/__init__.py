@@ -3,6 +3,7 @@
 `get("supcon", encoder=..., head=...)` builds a method by name.
 """
 
+from supcon_tf.methods.byol import BYOL
 from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
@@ -10,15 +11,22 @@ from supcon_tf.methods.gradient_cache import (
     GradientCacheSimCLR,
     GradientCacheSupCon,
 )
+from supcon_tf.methods.moco import MoCo, SupConMoCo
+from supcon_tf.methods.momentum import MomentumModel
+from supcon_tf.methods.queue import FeatureQueue
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.simsiam import SimSiam
 from supcon_tf.methods.supcon import SupCon
 from supcon_tf.methods.swav import SwAV
+from supcon_tf.methods.teacher import Teacher
 from supcon_tf.registry import Registry
 
 METHODS = Registry("method")
 METHODS.register("supcon")(SupCon)
 METHODS.register("simclr")(SimCLR)
+METHODS.register("moco")(MoCo)
+METHODS.register("supcon_moco")(SupConMoCo)
+METHODS.register("byol")(BYOL)
 METHODS.register("simsiam")(SimSiam)
 METHODS.register("swav")(SwAV)
 
@@ -29,17 +37,23 @@ def get(name, **kwargs):
 
 
 __all__ = [
+    "BYOL",
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "FeatureQueue",
     "GradientCache",
     "GradientCacheSimCLR",
     "GradientCacheSupCon",
     "LinearClassifier",
+    "MoCo",
+    "MomentumModel",
     "SimCLR",
     "SimSiam",
     "SupCon",
+    "SupConMoCo",
     "SwAV",
+    "Teacher",
     "get",
     "unpack_batch",
     "view_groups",

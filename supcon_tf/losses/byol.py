@@ -1,0 +1,49 @@
+"""BYOL's loss (Grill et al., NeurIPS 2020, Eq. 2): normalized MSE, symmetrized.
+
+For an online prediction q of one view and the target projection z' of another,
+    l(q, z') = || q/||q|| - z'/||z'|| ||^2 = 2 - 2 cos(q, z'),
+and the loss of a sample is the sum over the ordered pairs of different views
+(for two views, L + L~ of the paper), divided by num_views - 1.
+"""
+
+import keras
+from keras import ops
+
+from supcon_tf.registry import register
+
+
+def byol_loss(predictions, targets):
+    """Per-sample loss [batch]; predictions and targets [batch, num_views, dim].
+
+    The targets get no gradient (the target network is not trained by the loss).
+    """
+    if len(predictions.shape) != 3 or predictions.shape[1] is None or predictions.shape[1] < 2:
+        raise ValueError("`predictions` must have shape [batch, num_views >= 2, dim]; "
+                         f"received shape {tuple(predictions.shape)}.")
+    if tuple(targets.shape[1:]) != tuple(predictions.shape[1:]):
+        raise ValueError(f"`targets` must match the predictions' shape "
+                         f"{tuple(predictions.shape)}; received {tuple(targets.shape)}.")
+    dtype = "float64" if predictions.dtype == "float64" else "float32"
+    p = ops.normalize(ops.cast(predictions, dtype), axis=-1)
+    z = ops.normalize(ops.stop_gradient(ops.cast(targets, dtype)), axis=-1)
+    cos = ops.einsum("bvd,bwd->bvw", p, z)  # [batch, prediction view, target view]
+    num_views = predictions.shape[1]
+    off_diagonal = 1.0 - ops.eye(num_views, dtype=dtype)
+    total = ops.sum((2.0 - 2.0 * cos) * off_diagonal, axis=(1, 2))
+    return total / (num_views - 1)
+
+
+@register
+class BYOLLoss(keras.losses.Loss):
+    """`loss(labels_or_None, {"prediction": [b, V, d], "target": [b, V, d]})`."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="byol_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype or "float32")
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if y_true is None:  # Labels are unused; Keras' Loss rejects None.
+            y_true = ops.zeros((ops.shape(y_pred["prediction"])[0], 0), "float32")
+        return super().__call__(y_true, y_pred, sample_weight)
+
+    def call(self, y_true, y_pred):
+        return byol_loss(y_pred["prediction"], y_pred["target"])
