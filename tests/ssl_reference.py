@@ -49,12 +49,19 @@ def sinkhorn_reference(scores, epsilon=0.05, iterations=3):
     return (q * batch).T
 
 
-def swav_reference(scores, temperature=0.1, epsilon=0.05, iterations=3, assign_views=2):
+def swav_reference(scores, temperature=0.1, epsilon=0.05, iterations=3, assign_views=2,
+                   queue_scores=None):
+    """`queue_scores` [assign_views, Q, K]: the queue's samples join each Sinkhorn-Knopp
+    before the batch's (the official code's `torch.cat((queue @ prototypes, out))`)."""
     s = np.asarray(scores, np.float64)
     batch, views, _ = s.shape
     out = np.zeros(batch)
     for i in range(assign_views):
-        q = sinkhorn_reference(s[:, i], epsilon, iterations)
+        if queue_scores is None:
+            q = sinkhorn_reference(s[:, i], epsilon, iterations)
+        else:
+            stacked = np.concatenate([np.asarray(queue_scores[i], np.float64), s[:, i]])
+            q = sinkhorn_reference(stacked, epsilon, iterations)[-batch:]
         for b in range(batch):
             sub = 0.0
             for v in range(views):

@@ -135,9 +135,32 @@ def test_swav_prototypes_frozen_for_the_first_steps():
     assert int(ops.convert_to_numpy(model.train_steps)) == 3
 
 
+def test_swav_queue_holds_the_last_batch_and_joins_sinkhorn():
+    from ssl_reference import swav_reference
+
+    model = build("swav", queue_size=16)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    (a, _), _ = groups(n=16, seed=1)
+    (b, _), _ = groups(n=16, seed=2)
+    out_a = model(a, training=True)
+    model.train_on_batch(a)
+    for i, queue in enumerate(model.queues):  # Each global crop's normalized projections.
+        z = ops.convert_to_numpy(out_a["projection"][:, i])
+        assert_close(ops.convert_to_numpy(queue.values),
+                     z / np.linalg.norm(z, axis=1, keepdims=True), terms=8)
+    kernel = ops.convert_to_numpy(model.prototypes.kernel)
+    kernel = kernel / np.linalg.norm(kernel, axis=0, keepdims=True)
+    queued = np.stack([ops.convert_to_numpy(q.values) @ kernel for q in model.queues])
+    scores = ops.convert_to_numpy(model(b, training=True)["scores"])
+    logs = model.train_on_batch(b, return_dict=True)
+    expected = swav_reference(scores, queue_scores=queued).mean()
+    assert abs(expected - swav_reference(scores).mean()) > 1e-3  # The queue matters.
+    assert_close(logs["loss"], expected, terms=20 * 3 * 48 * 6, magnitude=10.0)
+
+
 @pytest.mark.parametrize("name", ["simsiam", "swav"])
 def test_keras_file_round_trip(tmp_path, name):
-    model = build(name)
+    model = build(name, **({"queue_size": 16} if name == "swav" else {}))
     model.compile(optimizer="adam")
     x, labels = groups(n=16)
     model.fit(x, labels, batch_size=8, epochs=1, verbose=0)
@@ -149,6 +172,12 @@ def test_keras_file_round_trip(tmp_path, name):
     a, b = model(x, training=False), restored(x, training=False)
     key = "prediction" if name == "simsiam" else "scores"
     assert_close(ops.convert_to_numpy(b[key]), ops.convert_to_numpy(a[key]), terms=64)
+    for saved, loaded in zip(getattr(model, "queues", []), getattr(restored, "queues", [])):
+        np.testing.assert_array_equal(ops.convert_to_numpy(loaded.values),
+                                      ops.convert_to_numpy(saved.values))
+    if name == "swav":
+        assert restored.queue_size == 16 and len(restored.queues) == 2
+        assert int(ops.convert_to_numpy(restored.queues[0].count)) == 16
 
 
 @pytest.mark.parametrize("make, match", [
@@ -162,6 +191,7 @@ def test_keras_file_round_trip(tmp_path, name):
     (lambda: methods.SwAV(any_size_encoder(), freeze_prototypes_steps=-1),
      "freeze_prototypes_steps"),
     (lambda: methods.SimSiam(any_size_encoder(), predictor_dim=0), "predictor_dim"),
+    (lambda: methods.SwAV(any_size_encoder(), queue_size=-1), "queue_size"),
 ])
 def test_bad_arguments_raise(make, match):
     with pytest.raises(ValueError, match=match):

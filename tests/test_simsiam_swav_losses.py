@@ -125,6 +125,17 @@ def test_swav_loss_matches_reference(views, assign):
                  magnitude=10.0)
 
 
+def test_sinkhorn_and_swav_loss_with_a_queue_match_reference():
+    scores, queued = _unit_scores(8, 3, 5), _unit_scores(12, 2, 5).transpose(1, 0, 2)
+    mask = np.arange(12) < 9  # Rows 9-11 not written yet: left out.
+    got = ops.convert_to_numpy(sinkhorn_knopp(scores[:, 0], 0.05, 3, queued[0], mask))
+    expected = sinkhorn_reference(np.concatenate([queued[0][:9], scores[:, 0]]))[-8:]
+    assert_close(got, expected, terms=20 * 3 * 25)
+    loss = SwAVLoss()(None, dict(scores=scores, queue_scores=queued, queue_mask=mask))
+    assert_close(float(loss), swav_reference(scores, queue_scores=queued[:, :9]).mean(),
+                 terms=20 * 3 * 25 * 3 * 8, magnitude=10.0)
+
+
 def test_swav_codes_take_no_gradient():
     scores = _unit_scores(8, 2, 4)
     weights = RNG.random(8).astype("float32")
