@@ -1,7 +1,7 @@
 """Worker script for tests/test_distribute_replicas.py (run as a subprocess).
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
-trains SupCon, SimCLR and the linear stage for two steps on the same global
+trains SupCon, SimCLR, SwAV (with its queue) and the linear stage for two steps on the same global
 batches under MirroredStrategy on REPLICAS replicas (and, for 1, no strategy),
 with synchronized BatchNorm. Writes, per (case, strategy), the gradients of the
 first step, the losses and metrics `fit` reported and every final weight
@@ -51,7 +51,10 @@ def build(case):
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True)
-    model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
+    if case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
+        model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
+    else:
+        model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
     return model
 
@@ -110,4 +113,4 @@ def main(out_dir, replicas, cases):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] or ["supcon", "simclr", "linear"])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] or ["supcon", "simclr", "swav", "linear"])
