@@ -19,7 +19,9 @@ def get_config(arg=None):
     """`arg`: None for the full run, "local" for a seconds-long smoke run."""
     c = ml_collections.ConfigDict()
     c.method = "swav"
-    c.method_kwargs = dict(num_prototypes=30, freeze_prototypes_steps=5)
+    # queue_size > 0 adds SwAV's queue (at least the batch size; from queue_start_steps).
+    c.method_kwargs = dict(num_prototypes=30, freeze_prototypes_steps=5, queue_size=0,
+                           queue_start_steps=0)
     c.seed = 0
     c.precision = "float32"
     c.deterministic = False

@@ -113,6 +113,8 @@ def _type_ok(path, value, default):
         return value is None or isinstance(value, NULLABLE[path])
     if path in OPEN_DICTS:
         return isinstance(value, dict)
+    if isinstance(default, tuple):  # Pairs; a config saved as JSON holds them as lists.
+        return isinstance(value, (tuple, list))
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, float):
