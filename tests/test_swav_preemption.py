@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 
-from _cli_runs import latest_checkpoint, run_cli
+from _cli_runs import assert_same_final_checkpoint, latest_checkpoint, run_cli
 
 # digits_swav:local, 2 epochs of 5 steps: prototypes frozen for 4 steps, a queue of 2
 # batches used from step 4, a checkpoint every 2 steps; deterministic ops and data.
@@ -33,12 +33,8 @@ def test_swav_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     assert status == 0, out
     assert f"resuming from the checkpoint of step {marker['step']}" in out
 
-    ref_marker, ref_arrays = latest_checkpoint(reference)
-    got_marker, got_arrays = latest_checkpoint(interrupted)
-    assert ref_marker["step"] == got_marker["step"] == TOTAL_STEPS
-    assert len(ref_arrays) == len(got_arrays)
-    for i, (a, b) in enumerate(zip(ref_arrays, got_arrays)):
-        np.testing.assert_array_equal(a, b, err_msg=f"variable {i} (kill_at_step={kill_at})")
+    ref_arrays = assert_same_final_checkpoint(reference, interrupted, TOTAL_STEPS,
+                                              f"kill_at_step={kill_at}")
     # The checkpoint holds SwAV's state: 2 queues of 512 x 8 (full after 2 steps), the
     # step count, the 10 prototypes.
     shapes = [a.shape for a in ref_arrays]
