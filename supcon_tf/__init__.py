@@ -9,14 +9,17 @@ export) load on first access, so `import supcon_tf` also works on the JAX backen
 import importlib
 
 from supcon_tf import distribute, encoders, heads, losses, methods, registry
-from supcon_tf.heads import LinearHead, ProjectionHead
+from supcon_tf.heads import LinearHead, ProjectionHead, Prototypes
 from supcon_tf.losses import (
     BYOLLoss,
     MoCoLoss,
     QueueSupConLoss,
     SimCLRLoss,
+    SimSiamLoss,
     SupConLoss,
+    SwAVLoss,
     contrastive_loss,
+    sinkhorn_knopp,
 )
 from supcon_tf.methods import (
     BYOL,
@@ -28,8 +31,10 @@ from supcon_tf.methods import (
     MetricLearning,
     NonFiniteLossError,
     SimCLR,
+    SimSiam,
     SupCon,
     SupConMoCo,
+    SwAV,
     Teacher,
 )
 
@@ -57,14 +62,20 @@ __all__ = [
     "MetricLearning",
     "NonFiniteLossError",
     "ProjectionHead",
+    "Prototypes",
     "QueueSupConLoss",
     "SimCLR",
     "SimCLRLoss",
+    "SimSiam",
+    "SimSiamLoss",
     "SupCon",
     "SupConLoss",
-    "SupConMoCo",
-    "Teacher",
+    SupConMoCo,
+    SwAV,
+    SwAVLoss,
+    Teacher,
     "contrastive_loss",
+    "sinkhorn_knopp",
     "distribute",
     "encoders",
     "heads",

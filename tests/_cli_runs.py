@@ -75,6 +75,20 @@ def latest_checkpoint(workdir, stage="pretrain"):
     return marker, arrays
 
 
+def assert_same_final_checkpoint(reference, resumed, total_steps, what=""):
+    """Both runs' newest checkpoints are at `total_steps` with equal arrays; returns the
+    reference's arrays."""
+    ref_marker, ref_arrays = latest_checkpoint(reference)
+    got_marker, got_arrays = latest_checkpoint(resumed)
+    assert ref_marker["step"] == got_marker["step"] == total_steps
+    # Every step applied exactly once: the optimizer counted as many updates in both runs.
+    assert ref_marker["optimizer_iterations"] == got_marker["optimizer_iterations"] == total_steps
+    assert len(ref_arrays) == len(got_arrays)
+    for i, (a, b) in enumerate(zip(ref_arrays, got_arrays)):
+        np.testing.assert_array_equal(a, b, err_msg=f"variable {i} ({what})")
+    return ref_arrays
+
+
 def is_complete_npz(path):
     try:
         with zipfile.ZipFile(path) as z:

@@ -2,8 +2,9 @@
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
-MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL and the
-linear stage for two steps on the same global batches under MirroredStrategy on
+MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SwAV (with
+its queue) and the linear stage for two steps on the same global batches under
+MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
 (case, strategy), the gradients of the first step (and the weights it started from),
 the losses and metrics `fit` reported and every final weight (BatchNorm moving
@@ -65,6 +66,8 @@ def build(case):
     elif case == "byol":
         model = methods.BYOL(encoder, head, momentum=0.9, total_steps=STEPS,
                              predictor_hidden_dims=(16,))
+    elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
+        model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     else:
         model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
@@ -132,4 +135,4 @@ def main(out_dir, replicas, cases):
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
-                          "byol", "linear"])
+                          "byol", "swav", "linear"])

@@ -23,6 +23,8 @@ CORE_TESTS = {
     "tests/test_metric_method.py": {},
     "tests/test_retrieval.py": {},
     "tests/test_tolerance.py": {},
+    "tests/test_multicrop.py": {},
+    "tests/test_simsiam_swav_losses.py": {},
 }
 
 

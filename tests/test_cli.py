@@ -146,3 +146,25 @@ def test_all_mode_for_moco_and_byol(tmp_path):
         assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))
         with open(os.path.join(workdir, "config.json")) as f:
             assert json.load(f)["method"] == name
+
+
+def test_all_mode_for_simsiam_and_swav_multicrop(tmp_path):
+    """SimSiam (views on the device) and SwAV with multi-crop views drawn in tf.data on
+    the host run pretrain -> linear -> eval -> export unchanged; a bad crop scale is a
+    usage error naming its key."""
+    runs = {"simsiam": [], "swav": ["--config.views.augment_on=host"]}
+    results = run_many([[f"--config=configs/digits_{n}.py:local", "--config.pretrain.epochs=1",
+                         "--config.linear.epochs=1", "--config.eval.plots=False",
+                         f"--workdir={tmp_path / n}", *extra] for n, extra in runs.items()]
+                       + [["--config=configs/digits_swav.py:local", "--mode=pretrain",
+                           "--config.views.multicrop.local_scale=(0.3, 0.1)",
+                           f"--workdir={tmp_path / 'bad'}"]])
+    for name, (status, out) in zip(runs, results):
+        assert status == 0, out
+        workdir = str(tmp_path / name)
+        with open(os.path.join(workdir, "metrics.json")) as f:
+            assert f"top-1 {json.load(f)['linear_top1']:.4f}" in out
+        assert os.path.isfile(os.path.join(workdir, "export", "saved_model.pb"))
+    assert "collapse_std" in results[0][1]
+    status, out = results[2]
+    assert status != 0 and "views.multicrop" in out and "local_scale" in out, out

@@ -15,7 +15,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "cifar10_ce", "cifar100_supcon", "imagenet_supcon", "imagenet_simclr",
          "digits_triplet", "digits_multisimilarity", "digits_proxyanchor",
          "digits_moco", "digits_supcon_moco", "digits_byol", "cifar10_moco", "cifar10_byol",
-         "imagenet_moco", "imagenet_byol"]
+         "imagenet_moco", "imagenet_byol",
+         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav"]
 
 
 def _module(name):
@@ -64,7 +65,8 @@ def test_unknown_config_argument_is_refused():
 
 @pytest.mark.parametrize("name, shape", [("cifar10_supcon", (32, 32, 3)),
                                          ("imagenet_simclr", (64, 64, 3)),
-                                         ("digits_supcon", (8, 8, 1))])
+                                         ("digits_supcon", (8, 8, 1)),
+                                         ("imagenet_swav", (64, 64, 3))])
 def test_local_variants_build_small_encoders(name, shape):
     config = schema.resolve(_module(name).get_config("local"))
     if config["views"]["image_size"] is not None:
@@ -99,6 +101,10 @@ PAPER = {
     "imagenet_byol": dict(method="byol", encoder="resnet50", stem="imagenet", batch=4096,
                           temperature=None, optimizer="lars", lr=0.2, epochs=1000,
                           method_kwargs=dict(momentum=0.996, momentum_schedule="cosine")),
+    "cifar10_simsiam": dict(method="simsiam", encoder="resnet18", stem="cifar", batch=512,
+                            temperature=None, optimizer="sgd", lr=0.03, epochs=800),
+    "imagenet_swav": dict(method="swav", encoder="resnet50", stem="imagenet", batch=4096,
+                          temperature=0.1, optimizer="lars", lr=0.6, epochs=800),
 }
 
 
@@ -117,5 +123,11 @@ def test_paper_settings(name):
         assert c["loss"]["temperature"] == want["temperature"]
     for key, value in want.get("method_kwargs", {}).items():
         assert c["method_kwargs"][key] == value, key
+    if want["method"] == "swav":  # Multi-crop 2 x 224 + 6 x 96, 3000 prototypes, eps 0.05.
+        m = c["views"]["multicrop"]
+        assert (c["views"]["num_views"], m["local_views"], tuple(m["local_size"])) == (
+            2, 6, (96, 96))
+        assert tuple(m["global_scale"]) == (0.14, 1.0) and tuple(m["local_scale"]) == (0.05, 0.14)
+        assert c["method_kwargs"]["num_prototypes"] == 3000 and c["loss"]["epsilon"] == 0.05
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc

@@ -7,7 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from _cli_runs import TINY, checkpoint_files, is_complete_npz, latest_checkpoint, run_cli
+from _cli_runs import (TINY, assert_same_final_checkpoint, checkpoint_files, is_complete_npz,
+                       latest_checkpoint, run_cli)
 from supcon_tf.cli import checkpoint
 
 # 3 epochs of 5 steps (1,437 training digits, batch 256), a checkpoint every 2 steps
@@ -44,14 +45,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     assert status == 0, out
     assert f"resuming from the checkpoint of step {marker['step']}" in out
 
-    ref_marker, ref_arrays = latest_checkpoint(reference)
-    got_marker, got_arrays = latest_checkpoint(interrupted)
-    assert ref_marker["step"] == got_marker["step"] == TOTAL_STEPS
-    # Every step applied exactly once: the optimizer counted 15 updates in both runs.
-    assert ref_marker["optimizer_iterations"] == got_marker["optimizer_iterations"] == TOTAL_STEPS
-    assert len(ref_arrays) == len(got_arrays)
-    for i, (a, b) in enumerate(zip(ref_arrays, got_arrays)):
-        np.testing.assert_array_equal(a, b, err_msg=f"variable {i} (kill_at_step={kill_at})")
+    assert_same_final_checkpoint(reference, interrupted, TOTAL_STEPS, f"kill_at_step={kill_at}")
 
     # A finished run rerun trains nothing.
     status, out = run_cli(PRETRAIN + [f"--workdir={interrupted}"])

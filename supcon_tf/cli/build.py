@@ -91,8 +91,34 @@ def augmenter(policy, size, kwargs=None, seed=None, key="views.policy",
         raise UsageError(f"Config key {key!r}: {e}") from e
 
 
+def uses_multicrop(config):
+    return config["method"] != "ce" and config["views"]["multicrop"]["local_views"] > 0
+
+
+def multi_crop(config, size, seed=None):
+    """`views.MultiCrop` of the config's policy for images of `size` (H, W): num_views
+    global crops of `size`, `multicrop.local_views` local ones; None when that is 0."""
+    if not uses_multicrop(config):
+        return None
+    v, m = config["views"], config["views"]["multicrop"]
+    local_size = m["local_size"] or tuple(max(1, s // 2) for s in size)
+    if v["policy"] in views.POLICIES:
+        check_kwargs("views.kwargs", views.POLICIES.lookup(v["policy"]), v["kwargs"],
+                     reserved=("image_size", "seed", "area_range"))
+    try:
+        return views.MultiCrop(tuple(size), tuple(local_size), v["num_views"],
+                               m["local_views"], tuple(m["global_scale"]),
+                               tuple(m["local_scale"]), policy=v["policy"],
+                               policy_kwargs=v["kwargs"], seed=seed)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"Config key 'views.multicrop': {e}") from e
+
+
 def encoder(config, input_shape):
-    """The encoder named in the config, for images of `input_shape`."""
+    """The encoder named in the config, for images of `input_shape` (of any height and
+    width with multi-crop views, whose groups differ in size)."""
+    if uses_multicrop(config):
+        input_shape = (None, None, input_shape[-1])
     name, kwargs = config["encoder"]["name"], dict(config["encoder"]["kwargs"])
     if name in encoders.ENCODERS:
         check_kwargs("encoder.kwargs", encoders.ENCODERS.lookup(name), kwargs,
@@ -107,7 +133,8 @@ def head(config):
     h = config["head"]
     return ProjectionHead(hidden_dims=h["hidden_dims"], output_dim=h["output_dim"],
                           use_batch_norm=h["use_batch_norm"],
-                          sync_batch_norm=h["sync_batch_norm"], normalize=h["normalize"])
+                          sync_batch_norm=h["sync_batch_norm"],
+                          output_batch_norm=h["output_batch_norm"], normalize=h["normalize"])
 
 
 def loss(config):

@@ -39,6 +39,7 @@ NULLABLE = {
     "dataset.data_dir": (str,),
     "views.image_size": (tuple, list),
     "head.hidden_dims": (tuple, list),
+    "views.multicrop.local_size": (tuple, list),
 }
 
 
@@ -63,10 +64,15 @@ def defaults():
                      shuffle_buffer=10_000),
         encoder=dict(name="small_cnn", kwargs={}),
         head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
-                  sync_batch_norm=False, normalize=True),  # normalize: False for BYOL
+                  sync_batch_norm=False, output_batch_norm=False,
+                  normalize=True),  # normalize: False for BYOL and SimSiam
         loss={},
+        # multicrop.local_views > 0: num_views global crops of image_size and that many
+        # local crops of local_size (None: half the image size), views.MultiCrop.
         views=dict(policy="simclr", num_views=2, augment_on="host", image_size=None,
-                   kwargs={}),
+                   kwargs={}, multicrop=dict(local_views=0, local_size=None,
+                                             global_scale=(0.14, 1.0),
+                                             local_scale=(0.05, 0.14))),
         # samples_per_class K > 0: class-balanced batches of batch_size / K classes x K.
         pretrain=dict(_stage(100, 256, "sgd", 0.1), samples_per_class=0),
         linear=dict(_stage(30, 256, "sgd", 0.1), augmentation="eval"),
@@ -108,6 +114,8 @@ def _type_ok(path, value, default):
         return value is None or isinstance(value, NULLABLE[path])
     if path in OPEN_DICTS:
         return isinstance(value, dict)
+    if isinstance(default, tuple):  # Pairs; a config saved as JSON holds them as lists.
+        return isinstance(value, (tuple, list))
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, float):
@@ -188,6 +196,8 @@ def _check_values(c):
         section, _, key = path.rpartition(".")
         _positive(path, (c[section] if section else c)[key])
     _positive("checkpoint_every_steps", c["checkpoint_every_steps"], allow_zero=True)
+    _positive("views.multicrop.local_views", c["views"]["multicrop"]["local_views"],
+              allow_zero=True)
     _positive("eval.knn_every_epochs", c["eval"]["knn_every_epochs"], allow_zero=True)
     for stage in ("pretrain", "linear"):
         s = c[stage]
@@ -219,6 +229,11 @@ def _check_values(c):
                 f"Config key 'views.num_views' must be >= {min_views} for method "
                 f"{c['method']!r}; received {c['views']['num_views']}."
             )
+    if c["method"] == "ce" and c["views"]["multicrop"]["local_views"]:
+        raise UsageError(
+            "Config key 'views.multicrop.local_views' must be 0 for method 'ce' (the cross-"
+            f"entropy baseline takes single images); received "
+            f"{c['views']['multicrop']['local_views']}.")
     if c["method"] == "ce" and c["views"]["augment_on"] != "host":
         raise UsageError(
             "Config key 'views.augment_on' must be 'host' for method 'ce' (the cross-"

@@ -63,6 +63,7 @@ class Run:
         build.augmenter(config["linear"]["augmentation"], self.input_shape[:2],
                         key="linear.augmentation")
         self.eval_transform = build.augmenter("eval", self.input_shape[:2], key="eval")
+        self.multi_crop = build.multi_crop(config, self.input_shape[:2], seed=config["seed"])
         for stage in ("pretrain", "linear"):
             build.optimizer(config[stage], 1, stage)
         self.train_classes = None  # Class-balanced pretraining: the classes present.
@@ -104,7 +105,9 @@ class Run:
                     c["dataset"]["shuffle_buffer"], seed=seed, reshuffle_each_iteration=False)
                 return ds.batch(batch, drop_remainder=True).prefetch(2)
             augmenter = None
-            if augment_on == "host":
+            if augment_on == "host" and stage == "pretrain" and self.multi_crop is not None:
+                augmenter = build.multi_crop(c, self.input_shape[:2], seed=seed)
+            elif augment_on == "host":
                 augmenter = build.augmenter(policy, self.input_shape[:2], kwargs, seed=seed)
             train, shuffle = self.train_data, c["dataset"]["shuffle_buffer"]
             k = c[stage].get("samples_per_class", 0)
@@ -147,7 +150,8 @@ class Run:
             encoder = build.encoder(c, self.input_shape)
             multi_view = None
             if c["method"] != "ce" and c["views"]["augment_on"] == "device":
-                multi_view = views.MultiView(self.pretrain_augmenter, c["views"]["num_views"])
+                multi_view = self.multi_crop or views.MultiView(self.pretrain_augmenter,
+                                                                c["views"]["num_views"])
             model = build.method(c, encoder, self.num_classes, multi_view,
                                  probe=c["eval"]["online_probe"],
                                  total_steps=self.steps_per_epoch("pretrain")
@@ -158,6 +162,9 @@ class Run:
             optimizer = model.optimizer  # mixed_float16: wrapped for loss scaling
             if c["method"] == "ce":
                 dummy = np.zeros((1, *self.input_shape), "float32")
+            elif self.multi_crop is not None:
+                dummy = tuple(np.zeros((1, *shape[1:]), "float32") for shape in
+                              self.multi_crop.compute_output_shape((1, *self.input_shape)))
             else:
                 dummy = np.zeros((1, c["views"]["num_views"], *self.input_shape), "float32")
             model(dummy, training=False)

@@ -10,6 +10,7 @@ split per replica and the input is sharded per pipeline.
 
 from supcon_tf.validation import check_choice, check_positive
 from supcon_tf.views.base import check_size
+from supcon_tf.views.multicrop import MultiCrop
 from supcon_tf.views.multiview import MultiView
 
 
@@ -50,6 +51,8 @@ def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_o
     `resize=(H, W)` resizes images first (needed on device when sizes vary).
     `deterministic=True` with a `seed` gives the same batches every run (the host
     augmentation then runs on one thread, with the augmenter's own seed).
+    An `augmenter` that makes views itself (a `MultiView`, or a `views.MultiCrop`,
+    whose batches are ((global, local) view groups, labels)) is used as it is.
     """
     import tensorflow as tf
 
@@ -81,7 +84,8 @@ def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_o
                 f"shape {ds.element_spec[0].shape}. Pass resize=(H, W).")
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     else:
-        multiview = MultiView(augmenter, num_views)
+        multiview = (augmenter if isinstance(augmenter, (MultiView, MultiCrop))
+                     else MultiView(augmenter, num_views))
         if _static_images(ds):  # Batch first: the augmenter runs vectorized on the batch.
             ds = ds.batch(batch_size, drop_remainder=drop_remainder)
             ds = ds.map(lambda x, y: (multiview(x, training=True), y),

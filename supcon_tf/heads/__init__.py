@@ -1,8 +1,10 @@
-"""Heads: the projection MLP, the linear classifier and the online linear probe."""
+"""Heads: the projection MLP (SimSiam's projector and predictor too), the linear
+classifier, the online linear probe and SwAV's prototypes."""
 
 from supcon_tf.heads.linear import LinearHead
 from supcon_tf.heads.probe import OnlineProbe, as_probe
 from supcon_tf.heads.proxies import Proxies
 from supcon_tf.heads.projection import ProjectionHead
+from supcon_tf.heads.prototypes import Prototypes
 
-__all__ = ["LinearHead", "OnlineProbe", "ProjectionHead", "Proxies", "as_probe"]
+__all__ = ["LinearHead", "OnlineProbe", "ProjectionHead", "Prototypes", "Proxies", "as_probe"]

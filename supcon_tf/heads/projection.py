@@ -14,11 +14,14 @@ class ProjectionHead(keras.layers.Layer):
 
     `hidden_dims=None` uses one hidden layer as wide as the input (the papers'
     2048-2048-128 for ResNet-50). BatchNorm follows the official code (momentum
-    0.9, epsilon 1e-5).
+    0.9, epsilon 1e-5). `output_batch_norm=True` adds BatchNorm (no ReLU) after the
+    output layer, which then has no bias: SimSiam's projector (Chen & He 2021) is
+    `ProjectionHead((2048, 2048), 2048, output_batch_norm=True, normalize=False)`,
+    and its bottleneck predictor `ProjectionHead((512,), 2048, normalize=False)`.
     """
 
     def __init__(self, hidden_dims=None, output_dim=128, use_batch_norm=True,
-                 sync_batch_norm=False, normalize=True, **kwargs):
+                 sync_batch_norm=False, normalize=True, output_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dims = None if hidden_dims is None else [
             check_int(f"hidden_dims[{i}]", d, minimum=1) for i, d in enumerate(hidden_dims)]
@@ -26,6 +29,7 @@ class ProjectionHead(keras.layers.Layer):
         self.use_batch_norm = bool(use_batch_norm)
         self.sync_batch_norm = bool(sync_batch_norm)
         self.normalize = bool(normalize)
+        self.output_batch_norm = bool(output_batch_norm)
 
     def build(self, input_shape):
         dims = self.hidden_dims if self.hidden_dims is not None else [input_shape[-1]]
@@ -41,8 +45,13 @@ class ProjectionHead(keras.layers.Layer):
                 bn = batch_norm(self.sync_batch_norm, name=f"hidden{i}_bn")
                 bn.build(shape)
             self.hidden.append((dense, bn))
-        self.out = layers.Dense(self.output_dim, name="output", dtype=self.dtype_policy)
+        self.out = layers.Dense(self.output_dim, use_bias=not self.output_batch_norm,
+                                name="output", dtype=self.dtype_policy)
         self.out.build(shape)
+        self.out_bn = None
+        if self.output_batch_norm:
+            self.out_bn = batch_norm(self.sync_batch_norm, name="output_bn")
+            self.out_bn.build(shape[:-1] + (self.output_dim,))
 
     def call(self, inputs, training=False):
         x = inputs
@@ -52,6 +61,8 @@ class ProjectionHead(keras.layers.Layer):
                 x = bn(x, training=training)
             x = ops.relu(x)
         x = self.out(x)
+        if self.out_bn is not None:
+            x = self.out_bn(x, training=training)
         if self.normalize:
             x = ops.normalize(ops.cast(x, "float32"), axis=-1)
         return x
@@ -63,5 +74,6 @@ class ProjectionHead(keras.layers.Layer):
         config = super().get_config()
         config.update(hidden_dims=self.hidden_dims, output_dim=self.output_dim,
                       use_batch_norm=self.use_batch_norm,
-                      sync_batch_norm=self.sync_batch_norm, normalize=self.normalize)
+                      sync_batch_norm=self.sync_batch_norm, normalize=self.normalize,
+                      output_batch_norm=self.output_batch_norm)
         return config

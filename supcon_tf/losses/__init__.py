@@ -1,5 +1,5 @@
-"""Contrastive losses (the `contrastive_loss` core) and metric-learning losses, with
-their Keras `Loss` classes."""
+"""Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
+losses; MoCo's queue losses, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
@@ -26,6 +26,8 @@ from supcon_tf.losses.metric_classes import (
     TripletLoss,
     metric_loss,
 )
+from supcon_tf.losses.simsiam import SimSiamLoss, collapse_std, simsiam_loss
+from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 
 __all__ = [
     "BYOLLoss",
@@ -46,10 +48,16 @@ __all__ = [
     "DENOMINATOR_MODES",
     "SUMMATION_LOCATIONS",
     "SimCLRLoss",
+    "SimSiamLoss",
     "SupConLoss",
+    "SwAVLoss",
     "blocked_contrastive_loss",
     "byol_loss",
+    "collapse_std",
     "contrastive_loss",
     "moco_loss",
     "queue_supcon_loss",
+    "simsiam_loss",
+    "sinkhorn_knopp",
+    "swav_loss",
 ]

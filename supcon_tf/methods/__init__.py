@@ -4,7 +4,7 @@
 """
 
 from supcon_tf.methods.byol import BYOL
-from supcon_tf.methods.base import ContrastiveModel, unpack_batch, views_shape
+from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
@@ -17,7 +17,9 @@ from supcon_tf.methods.queue import FeatureQueue
 from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
 from supcon_tf.methods.metric import MetricLearning
 from supcon_tf.methods.simclr import SimCLR
+from supcon_tf.methods.simsiam import SimSiam
 from supcon_tf.methods.supcon import SupCon
+from supcon_tf.methods.swav import SwAV
 from supcon_tf.methods.teacher import Teacher
 from supcon_tf.registry import Registry
 
@@ -28,6 +30,8 @@ METHODS.register("moco")(MoCo)
 METHODS.register("supcon_moco")(SupConMoCo)
 METHODS.register("byol")(BYOL)
 METHODS.register("metric")(MetricLearning)
+METHODS.register("simsiam")(SimSiam)
+METHODS.register("swav")(SwAV)
 
 
 def get(name, **kwargs):
@@ -51,10 +55,13 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "SimCLR",
+    "SimSiam",
     "SupCon",
     "SupConMoCo",
+    "SwAV",
     "Teacher",
     "get",
     "unpack_batch",
+    "view_groups",
     "views_shape",
 ]

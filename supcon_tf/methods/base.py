@@ -42,6 +42,29 @@ def views_shape(views, min_views, where="views"):
     return shape[1:]
 
 
+def view_groups(views, min_views=1, where="views"):
+    """The view groups of a batch, checked: `[views]` for one tensor [b, V, H, W, C], or
+    the groups of a tuple (one per resolution, e.g. multi-crop's ([b, 2, H, W, C],
+    [b, 6, h, w, C])), which must agree on the batch size and hold `min_views` in all."""
+    if not isinstance(views, (list, tuple)):
+        views_shape(views, min_views, where)
+        return [views]
+    if not views:
+        raise ValueError(f"`{where}` must hold at least one view group; received an empty "
+                         f"{type(views).__name__}.")
+    shapes = [tuple(views_shape(g, 1, f"{where}[{i}]")) for i, g in enumerate(views)]
+    batches = [tuple(g.shape)[0] for g in views]
+    if len({b for b in batches if b is not None}) > 1:
+        raise ValueError(
+            f"The view groups of `{where}` must have the same batch size (axis 0); received "
+            f"shapes {[tuple(g.shape) for g in views]}.")
+    if sum(s[0] for s in shapes) < min_views:
+        raise ValueError(
+            f"`{where}` must hold at least {min_views} view(s) in all its groups for this "
+            f"method; received shapes {[tuple(g.shape) for g in views]}.")
+    return list(views)
+
+
 def restore_compile(model, config):
     """`Model.compile_from_config` for models whose `compile` has defaults of its own.
 
@@ -58,6 +81,10 @@ class ContrastiveModel(GuardedFit, keras.Model):
 
     `model(views)` with views [batch, num_views, H, W, C] returns a dict with the
     `representation` [batch, num_views, r] and the `projection` [batch, num_views, p];
+    views may also be a tuple of view groups of several resolutions (multi-crop,
+    `supcon_tf.views.MultiCrop`): the encoder runs once per group, the features are
+    concatenated along the view axis in group order (the encoder must accept every
+    group's image size, e.g. `input_shape=(None, None, C)`);
     `model(images)` / `model.predict(images)` with images [batch, H, W, C] returns
     the representation [batch, r], the one evaluated downstream.
 
@@ -105,6 +132,8 @@ class ContrastiveModel(GuardedFit, keras.Model):
         if len(input_shape) == 4 and self.augmenter is not None:
             self.augmenter.build(input_shape)
             input_shape = tuple(self.augmenter.compute_output_shape(input_shape))
+        if isinstance(input_shape[0], (list, tuple)):  # View groups: the first one's images.
+            input_shape = tuple(input_shape[0])
         image_shape = (None, *input_shape[-3:])
         if not self.encoder.built:
             self.encoder.build(image_shape)
@@ -115,16 +144,23 @@ class ContrastiveModel(GuardedFit, keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        if len(inputs.shape) == 4 and training and self.augmenter is not None:
+        images = not isinstance(inputs, (list, tuple)) and len(inputs.shape) == 4
+        if images and training and self.augmenter is not None:
             inputs = self.augmenter(inputs, training=True)
-        elif len(inputs.shape) == 4:
+        elif images:
             return self.encoder(inputs, training=training)
-        num_views, *image_shape = views_shape(inputs, 1, "inputs")
-        flat = ops.reshape(inputs, (-1, *image_shape))
-        representation = self.encoder(flat, training=training)
-        projection = self.head(representation, training=training)
+        groups = view_groups(inputs, 1, "inputs")
+        encoded = []
+        for group in groups:  # One encoder call per resolution.
+            num_views, *image_shape = group.shape[1:]
+            r = self.encoder(ops.reshape(group, (-1, *image_shape)), training=training)
+            encoded.append(ops.reshape(r, (-1, num_views, r.shape[-1])))
+        representation = encoded[0] if len(encoded) == 1 else ops.concatenate(encoded, axis=1)
+        num_views = representation.shape[1]
+        flat = ops.reshape(representation, (-1, representation.shape[-1]))
+        projection = self.head(flat, training=training)
         outputs = {
-            "representation": ops.reshape(representation, (-1, num_views, representation.shape[-1])),
+            "representation": representation,
             "projection": ops.reshape(projection, (-1, num_views, projection.shape[-1])),
         }
         if self.probe is not None:
@@ -160,9 +196,10 @@ class ContrastiveModel(GuardedFit, keras.Model):
                 "class ids or one-/multi-hot rows. Without labels, use SimCLR "
                 "(method 'simclr'), whose positives are a sample's own views."
             )
-        if training and self.augmenter is not None and len(x.shape) == 4:
+        images = not isinstance(x, (list, tuple)) and len(x.shape) == 4
+        if training and self.augmenter is not None and images:
             return  # Views are drawn inside the step.
-        views_shape(x, self.min_views)
+        view_groups(x, self.min_views)
 
     # The backends' own steps with the batch checked first. TensorFlow calls
     # step(data); JAX calls step(state, data).

@@ -1,11 +1,12 @@
 """Augmenters as Keras layers and multi-view recipes (SimCLR, CIFAR, digits, RandAugment,
-AutoAugment, eval). `get(name, image_size=(H, W), **kwargs)` builds a named policy."""
+AutoAugment, eval; multi-crop). `get(name, image_size=(H, W), **kwargs)` builds a named policy."""
 
 from supcon_tf.views.autoaugment import AutoAugment
 from supcon_tf.views.base import Augmenter, Compose
 from supcon_tf.views.blur import GaussianBlur
 from supcon_tf.views.color import ColorJitter, RandomGrayscale, Solarize
 from supcon_tf.views.crop import CenterCropResize, RandomResizedCrop
+from supcon_tf.views.multicrop import MultiCrop
 from supcon_tf.views.multiview import MultiView
 from supcon_tf.views.policies import POLICIES
 from supcon_tf.views.randaugment import RandAugment
@@ -22,5 +23,5 @@ def names():
 
 
 __all__ = ["AutoAugment", "Augmenter", "CenterCropResize", "ColorJitter", "Compose",
-           "GaussianBlur", "MultiView", "RandAugment", "RandomGrayscale", "RandomResizedCrop",
+           "GaussianBlur", "MultiCrop", "MultiView", "RandAugment", "RandomGrayscale", "RandomResizedCrop",
            "Solarize", "get", "names"]

@@ -1,0 +1,74 @@
+"""Independent float64 NumPy statements of SimSiam's and SwAV's losses, with loops.
+
+SimSiam (Chen & He 2021, Algorithm 1): L = D(p1, z2) / 2 + D(p2, z1) / 2 with
+D(p, z) = -<p / |p|, z / |z|>; with V views, the mean over ordered pairs i != j.
+SwAV (Caron et al. 2020, Sec. 3.1 and the official `distributed_sinkhorn`): Q =
+exp(scores / eps) as a K x B matrix divided by its sum, then per iteration: each
+row (prototype) divided by its sum and by K, each column (sample) by its sum and
+by B; finally times B. The loss of sample b: the mean over global crops i of the
+mean over crops v != i of -sum_k q_i[b, k] log softmax(scores_v[b] / t)[k].
+"""
+
+import math
+
+import numpy as np
+
+
+def simsiam_reference(projections, predictions):
+    z = np.asarray(projections, np.float64)
+    p = np.asarray(predictions, np.float64)
+    batch, views, _ = z.shape
+    out = np.zeros(batch)
+    for b in range(batch):
+        pairs = 0
+        for i in range(views):
+            for j in range(views):
+                if i == j:
+                    continue
+                cos = np.dot(p[b, i], z[b, j]) / (np.linalg.norm(p[b, i]) *
+                                                   np.linalg.norm(z[b, j]))
+                out[b] -= cos
+                pairs += 1
+        out[b] /= pairs
+    return out
+
+
+def sinkhorn_reference(scores, epsilon=0.05, iterations=3):
+    """Codes [B, K] in float64, the official K x B statement transposed at the end."""
+    s = np.asarray(scores, np.float64)
+    batch, k = s.shape
+    q = np.array([[math.exp(s[b, j] / epsilon) for b in range(batch)] for j in range(k)])
+    q /= q.sum()
+    for _ in range(iterations):
+        for j in range(k):
+            q[j, :] /= q[j, :].sum()
+        q /= k
+        for b in range(batch):
+            q[:, b] /= q[:, b].sum()
+        q /= batch
+    return (q * batch).T
+
+
+def swav_reference(scores, temperature=0.1, epsilon=0.05, iterations=3, assign_views=2,
+                   queue_scores=None):
+    """`queue_scores` [assign_views, Q, K]: the queue's samples join each Sinkhorn-Knopp
+    before the batch's (the official code's `torch.cat((queue @ prototypes, out))`)."""
+    s = np.asarray(scores, np.float64)
+    batch, views, _ = s.shape
+    out = np.zeros(batch)
+    for i in range(assign_views):
+        if queue_scores is None:
+            q = sinkhorn_reference(s[:, i], epsilon, iterations)
+        else:
+            stacked = np.concatenate([np.asarray(queue_scores[i], np.float64), s[:, i]])
+            q = sinkhorn_reference(stacked, epsilon, iterations)[-batch:]
+        for b in range(batch):
+            sub = 0.0
+            for v in range(views):
+                if v == i:
+                    continue
+                logits = s[b, v] / temperature
+                log_p = logits - (logits.max() + math.log(np.exp(logits - logits.max()).sum()))
+                sub -= float(np.dot(q[b], log_p))
+            out[b] += sub / (views - 1)
+    return out / assign_views
