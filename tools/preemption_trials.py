@@ -46,7 +46,7 @@ KINDS = ("step", "save")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0], allow_abbrev=False,
         epilog="Other --config.KEY=VALUE / --mode=... arguments go to the CLI as given.")
     parser.add_argument("--config", required=True, help="config file[:arg], as for the CLI")
     parser.add_argument("--trials", type=int, default=10)
