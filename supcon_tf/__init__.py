@@ -14,6 +14,7 @@ from supcon_tf.methods import (
     ContrastiveModel,
     CrossEntropyClassifier,
     LinearClassifier,
+    NonFiniteLossError,
     SimCLR,
     SupCon,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "CrossEntropyClassifier",
     "LinearClassifier",
     "LinearHead",
+    "NonFiniteLossError",
     "ProjectionHead",
     "SimCLR",
     "SimCLRLoss",

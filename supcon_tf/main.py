@@ -8,7 +8,8 @@
 Flags are read here and nowhere else; `supcon_tf.cli` takes explicit arguments.
 Rerunning a command on the same --workdir resumes it from its last checkpoint.
 Bad input (config keys, types, names, files, a workdir of another config) exits
-with status 2 and a message before any training.
+with status 2 and a message before any training; a NaN or infinite loss stops
+training at that step with status 3, its last checkpoint intact.
 """
 
 import os
@@ -85,6 +86,10 @@ def main(argv):
         result = session.prepare(settings).execute()
     except UsageError as e:  # Raised before any training of the stage that found it.
         fail(str(e))
+    except FloatingPointError as e:  # methods.NonFiniteLossError: a NaN / inf loss.
+        print(f"supcon-tf: error: {e} Work directory: {settings.workdir or 'see above'}.",
+              file=sys.stderr, flush=True)
+        sys.exit(3)
     session.print_result(result, time.time() - start)
 
 

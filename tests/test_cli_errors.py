@@ -3,11 +3,14 @@
 import importlib.util
 import json
 import os
+import re
 
 import ml_collections
+import numpy as np
 import pytest
+from PIL import Image
 
-from _cli_runs import ROOT, TINY, run_many
+from _cli_runs import ROOT, TINY, latest_checkpoint, run_cli, run_many
 from supcon_tf.cli import build, schema, session
 from supcon_tf.cli.errors import UsageError
 
@@ -42,7 +45,9 @@ def test_resolve_fills_defaults_and_keeps_values():
     ({"views": {"image_size": 32}}, "'views.image_size' must be a tuple or a list or None"),
     ({"views": {"image_size": (32,)}}, "two positive ints"),
     ({"encoder": {"kwargs": 3}}, "'encoder.kwargs' must be a dict"),
-    ({"method": "moco"}, "'method' must be one of 'supcon', 'simclr', 'ce'; received 'moco'"),
+    ({"method": "supcom"}, "'method' must be one of 'simclr', 'supcon'"),
+    ({"method": "supcom"}, "received 'supcom'"),
+    ({"method_kwargs": 3}, "'method_kwargs' must be a dict"),
     ({"precision": "fp8"}, "'precision' must be one of"),
     ({"pretrain": {"epochs": 0}}, "'pretrain.epochs' must be > 0"),
     ({"linear": {"lr_scaling": "cubic"}}, "'linear.lr_scaling' must be one of"),
@@ -87,6 +92,11 @@ def _settings(tmp_path, mode="pretrain", workdir=None, **overrides):
     ({"views__kwargs": {"seed": 1}}, "pretrain", "'views.kwargs.seed' is set by the command"),
     ({"loss": {"temprature": 0.1}}, "pretrain", "Did you mean 'loss.temperature'?"),
     ({"pretrain__batch_size": 4096}, "pretrain", "at most the 1437 images"),
+    ({"method_kwargs": {"queue": 3}}, "pretrain",
+     "Unknown config key 'method_kwargs.queue'"),
+    ({"loss": {"temperature": "hot"}}, "pretrain", "`temperature` must be a number; "
+                                                   "received temperature='hot'"),
+    ({"loss": {"temperature": -1.0}}, "pretrain", "`temperature` must be > 0"),
     ({}, "export", "holds no run"),
     ({}, "linear", "holds no run"),
 ])
@@ -112,6 +122,14 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "config.json").write_text(json.dumps(schema.resolve(other)))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    one_class = tmp_path / "one_class"
+    for split in ("train", "test"):
+        (one_class / split / "cats").mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(
+                one_class / split / "cats" / f"{i}.png")
     cases = [
         (["--config.pretrain.epoch=3"],
          ["Unknown config key 'pretrain.epoch'", "Did you mean 'pretrain.epochs'?"]),
@@ -123,6 +141,10 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
          ["Unknown encoder 'resnet51'", "Did you mean 'resnet50'", "small_cnn"]),
         (TINY + [f"--workdir={taken}"],
          ["holds a run of a different config", "method: 'simclr' -> 'supcon'", "--overwrite"]),
+        (TINY + [f"--workdir={a_file}"], ["is an existing file, not a directory"]),
+        (TINY + [f"--config.dataset.name=folder:{one_class}",
+                 "--config.pretrain.batch_size=2", "--config.linear.batch_size=2"],
+         ["has 1 class(es) (cats)", "needs at least 2"]),
     ]
     results = run_many([args + [f"--workdir={tmp_path / 'w'}"]
                         if not any(a.startswith("--workdir") for a in args) else args
@@ -137,3 +159,22 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
     # Nothing was trained or claimed: the refused workdir still holds the other run only.
     assert sorted(os.listdir(taken)) == ["config.json"]
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_nan_loss_stops_with_status_3_and_keeps_the_last_checkpoint(tmp_path):
+    """A diverging run (learning rate 1e30) stops at its first non-finite loss or weights;
+    every checkpoint on disk is finite and older than that step, and the rerun resumes."""
+    workdir = str(tmp_path / "diverged")
+    args = TINY + ["--mode=pretrain", "--config.pretrain.epochs=2",
+                   "--config.pretrain.optimizer=sgd", "--config.pretrain.learning_rate=1e30",
+                   "--config.checkpoint_every_steps=1", f"--workdir={workdir}"]
+    status, output = run_cli(args)
+    assert status == 3, output
+    error = [line for line in output.splitlines() if line.startswith("supcon-tf: error:")]
+    assert len(error) == 1 and "Traceback" not in output, output
+    stopped_at = int(re.search(r"Training stopped at step (\d+)", error[0]).group(1))
+    marker, arrays = latest_checkpoint(workdir)
+    assert 0 < marker["step"] < stopped_at, (marker, error)
+    assert all(np.all(np.isfinite(a)) for a in arrays if a.dtype.kind == "f")
+    status, output = run_cli(args)  # Resumes from the intact checkpoint (and diverges again).
+    assert status == 3 and f"resuming from the checkpoint of step {marker['step']}" in output

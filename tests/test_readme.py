@@ -17,7 +17,8 @@ def run_block(name, namespace=None):
 
 def test_readme_names_every_python_block():
     assert README.read_text().count("```python") == len(readme_blocks())
-    named = IN_PROCESS + ["export", "gradient_cache", "hub_load", "keras_layer", "tfsm_layer"]
+    named = IN_PROCESS + ["export", "gradient_cache", "nan_guard", "hub_load", "keras_layer",
+                          "tfsm_layer"]
     assert set(named) <= set(readme_blocks())
 
 
@@ -32,6 +33,8 @@ def test_library_example_then_export(tmp_path, monkeypatch):
     run_block("export", namespace)
     assert (tmp_path / "workdir/export/saved_model.pb").exists()
     assert tuple(namespace["hub_encoder"](namespace["images"][:2]).shape) == (2, 64)
+    run_block("nan_guard", namespace)  # Last: it leaves the model's weights NaN.
+    assert namespace["stopped_at"] == namespace["model"].optimizer.iterations.numpy()
 
 
 @pytest.mark.parametrize("name", ["data", "distribute", "evaluation"])

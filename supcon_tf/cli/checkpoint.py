@@ -45,6 +45,16 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+class NonFiniteWeightsError(FloatingPointError):
+    """A variable holds NaN or inf at a checkpoint: training diverged; nothing is written."""
+
+    def __init__(self, step, name):
+        super().__init__(
+            f"Training stopped at step {int(step)}: variable {name!r} holds NaN or infinite "
+            "values, so no checkpoint of this step was written; the last checkpoint written "
+            "is intact. Lower the learning rate or check the inputs.")
+
+
 def _write_atomic(path, data):
     tmp = f"{path}.tmp"
     with tf.io.gfile.GFile(tmp, "wb") as f:
@@ -88,9 +98,17 @@ class Checkpointer:
             return json.load(f)
 
     def save(self, step, variables, **meta):
-        """Writes the values of `variables` as the checkpoint of `step`."""
+        """Writes the values of `variables` as the checkpoint of `step`.
+
+        Raises `NonFiniteWeightsError` instead of writing weights that hold NaN or inf
+        (a step with a finite loss can still diverge its update): a checkpoint on disk
+        is always one training can continue from.
+        """
         tf.io.gfile.makedirs(self.directory)
         arrays = [np.asarray(v.numpy()) for v in variables]
+        for variable, array in zip(variables, arrays):
+            if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+                raise NonFiniteWeightsError(step, getattr(variable, "path", variable.name))
         buffer = io.BytesIO()
         np.savez(buffer, *arrays)
         data = buffer.getvalue()

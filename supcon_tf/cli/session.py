@@ -159,7 +159,7 @@ def prepare(settings, log=print):
     if mode not in ("all", "pretrain") and not settings.workdir:
         raise UsageError(f"--mode={mode} works on an existing run: pass --workdir=DIR of a "
                          "run started with --mode=all or pretrain.")
-    workdir = settings.workdir or wd.default_workdir()
+    workdir = wd.check_directory(settings.workdir or wd.default_workdir())
     config = _resolved_config(settings, workdir)
     stored = _stored_resolved(workdir)
     if mode not in ("all", "pretrain"):

@@ -37,6 +37,14 @@ class Run:
         self.class_names = list(getattr(self.info, "class_names", None) or
                                 [str(i) for i in range(self.num_classes)])
         self.train_size = int(self.info.split_sizes[config["dataset"]["train_split"]])
+        if self.train_size == 0:
+            raise UsageError(f"Config key 'dataset': the {config['dataset']['train_split']!r} "
+                             f"split of {self.info.name!r} holds no images.")
+        if self.num_classes < 2:
+            raise UsageError(
+                f"Config key 'dataset': {self.info.name!r} has {self.num_classes} class(es) "
+                f"({', '.join(self.class_names) or 'none'}); the linear stage (and supervised "
+                "pretraining) needs at least 2. Give the folder one sub-folder per class.")
         for stage in ("pretrain", "linear"):
             batch = config[stage]["batch_size"]
             if batch > self.train_size:

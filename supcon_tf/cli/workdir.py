@@ -35,6 +35,14 @@ def path(workdir, *parts):
     return "/".join([str(workdir).rstrip("/"), *parts])
 
 
+def check_directory(workdir):
+    """Returns `workdir`; raises `UsageError` if it exists and is not a directory."""
+    if tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
+        raise UsageError(f"--workdir={workdir!r} is an existing file, not a directory; pass "
+                         "a new or existing directory (a run's work directory).")
+    return workdir
+
+
 def stored_config(workdir):
     """The resolved config recorded in `workdir` as a dict, or None."""
     config_path = path(workdir, CONFIG_FILE)

@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from supcon_tf.evaluation.embed import LabelledPredictor, as_class_ids
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int, check_number, check_positive
 
 
 def _check_k(k, reference_size):
@@ -150,13 +150,13 @@ class KNNMonitor(keras.callbacks.Callback):
             _check_k(k, len(reference_data[1]))  # Early, before any training is spent.
         self.reference_data = reference_data
         self.heldout_data = heldout_data
-        self.every_n_epochs = int(every_n_epochs)
-        self.k = int(k)
-        self.temperature = float(temperature)
-        self.batch_size = int(batch_size)
+        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        self.k = check_int("k", k, minimum=1)
+        self.temperature = check_number("temperature", temperature)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.num_classes = num_classes
         self.encoder = encoder
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.name = name
         self.history = []  # (epoch, accuracy) pairs
         self._predictor = None

@@ -4,7 +4,7 @@ import keras
 from keras import layers, ops
 
 from supcon_tf.registry import register
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int
 
 
 @register
@@ -13,8 +13,7 @@ class LinearHead(keras.layers.Layer):
 
     def __init__(self, num_classes, stop_gradient=False, **kwargs):
         super().__init__(**kwargs)
-        check_positive("num_classes", num_classes)
-        self.num_classes = int(num_classes)
+        self.num_classes = check_int("num_classes", num_classes, minimum=1)
         self.stop_gradient = bool(stop_gradient)
         self.dense = layers.Dense(self.num_classes, name="logits", dtype=self.dtype_policy)
 

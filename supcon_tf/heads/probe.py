@@ -14,7 +14,7 @@ from keras import ops
 from supcon_tf import distribute
 from supcon_tf.heads.linear import LinearHead
 from supcon_tf.registry import register
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int
 
 
 @register
@@ -31,10 +31,8 @@ class OnlineProbe(keras.layers.Layer):
     def __init__(self, num_classes, view=0, head=None, **kwargs):
         kwargs.setdefault("name", "probe")
         super().__init__(**kwargs)
-        check_positive("num_classes", num_classes)
-        check_positive("view", view, allow_zero=True)
-        self.num_classes = int(num_classes)
-        self.view = int(view)
+        self.num_classes = check_int("num_classes", num_classes, minimum=1)
+        self.view = check_int("view", view, minimum=0)
         self.head = head if head is not None else LinearHead(self.num_classes,
                                                              stop_gradient=True,
                                                              name="linear")

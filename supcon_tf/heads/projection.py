@@ -5,7 +5,7 @@ from keras import layers, ops
 
 from supcon_tf.encoders.resnet import batch_norm
 from supcon_tf.registry import register
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int
 
 
 @register
@@ -20,11 +20,9 @@ class ProjectionHead(keras.layers.Layer):
     def __init__(self, hidden_dims=None, output_dim=128, use_batch_norm=True,
                  sync_batch_norm=False, normalize=True, **kwargs):
         super().__init__(**kwargs)
-        check_positive("output_dim", output_dim)
-        for d in hidden_dims or ():
-            check_positive("hidden_dims[i]", d)
-        self.hidden_dims = None if hidden_dims is None else [int(d) for d in hidden_dims]
-        self.output_dim = int(output_dim)
+        self.hidden_dims = None if hidden_dims is None else [
+            check_int(f"hidden_dims[{i}]", d, minimum=1) for i, d in enumerate(hidden_dims)]
+        self.output_dim = check_int("output_dim", output_dim, minimum=1)
         self.use_batch_norm = bool(use_batch_norm)
         self.sync_batch_norm = bool(sync_batch_norm)
         self.normalize = bool(normalize)

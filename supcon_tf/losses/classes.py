@@ -2,7 +2,7 @@
 
 import keras
 
-from supcon_tf.losses.contrastive import contrastive_loss, validate_options
+from supcon_tf.losses.contrastive import check_label_dtype, contrastive_loss, validate_options
 from supcon_tf.registry import register
 
 
@@ -31,12 +31,18 @@ class SupConLoss(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         # Keras' Loss rejects y_true=None; a [batch, 0] tensor stands for "no labels".
+        # Keras' Loss casts y_true to the loss dtype: class ids are checked before.
         if y_true is None or not self.use_labels:
             y_true = keras.ops.zeros((keras.ops.shape(y_pred)[0], 0), "float32")
+        else:
+            y_true = keras.ops.convert_to_tensor(y_true)
+            check_label_dtype(y_true.dtype, len(y_true.shape))
         return super().__call__(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred):
         no_labels = len(y_true.shape) == 2 and y_true.shape[1] == 0
+        if len(y_true.shape) == 1:  # Class ids, integral (checked in __call__).
+            y_true = keras.ops.cast(y_true, "int32")
         return contrastive_loss(
             y_pred,
             None if no_labels else y_true,

@@ -5,10 +5,11 @@ SupCon TensorFlow implementation (Khosla et al. 2020, google-research `supcon`).
 The masks are built once in `contrastive_masks`; the loss only reads them.
 """
 
+import numpy as np
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.validation import check_choice, check_positive
+from supcon_tf.validation import check_choice, check_number, check_positive
 
 CONTRAST_MODES = ("all", "one")
 SUMMATION_LOCATIONS = ("outside", "inside")
@@ -26,7 +27,7 @@ def _concrete(x):
 def validate_options(temperature, contrast_mode, summation_location, denominator_mode,
                      positives_cap):
     """Raises ValueError for option values `contrastive_loss` does not accept."""
-    check_positive("temperature", float(temperature))
+    check_positive("temperature", check_number("temperature", temperature))
     check_choice("contrast_mode", contrast_mode, CONTRAST_MODES)
     check_choice("summation_location", summation_location, SUMMATION_LOCATIONS)
     check_choice("denominator_mode", denominator_mode, DENOMINATOR_MODES)
@@ -38,12 +39,23 @@ def validate_options(temperature, contrast_mode, summation_location, denominator
 
 
 def _validate_inputs(features, labels, positives_cap):
+    """Shape, dtype and (when known now) value checks of `features` and `labels`.
+
+    Values are checked only for eager inputs, where it costs nothing extra; inside a
+    compiled step a non-finite feature makes the loss NaN (never a finite number),
+    which `fit` stops on (`supcon_tf.methods.guards`).
+    """
     if len(features.shape) != 3:
         raise ValueError(
             "`features` must have rank 3, shape [batch, num_views, dim]; "
             f"received shape {tuple(features.shape)}."
         )
     batch, num_views = features.shape[0], features.shape[1]
+    if batch == 0:
+        raise ValueError(
+            "`features` must hold at least one sample; received an empty batch of shape "
+            f"{tuple(features.shape)}."
+        )
     if num_views is None or num_views < 1:
         raise ValueError(
             "`features` must hold at least 1 view (shape [batch, num_views >= 1, dim]); "
@@ -53,6 +65,13 @@ def _validate_inputs(features, labels, positives_cap):
         raise ValueError(
             f"`positives_cap` must be a multiple of num_views={num_views}; "
             f"received positives_cap={positives_cap}."
+        )
+    values = _concrete(features)
+    if values is not None and not np.all(np.isfinite(values)):
+        bad = int(np.sum(~np.isfinite(values)))
+        raise ValueError(
+            f"`features` must be finite; received {bad} NaN or infinite value(s) of "
+            f"{values.size} (shape {tuple(features.shape)})."
         )
     if labels is None:
         return num_views
@@ -67,12 +86,38 @@ def _validate_inputs(features, labels, positives_cap):
             f"batch size ({batch}); received labels shape {tuple(labels.shape)} "
             f"and features shape {tuple(features.shape)}."
         )
-    values = _concrete(labels)
-    if values is not None and values.size and values.min() < 0:
-        raise ValueError(
-            f"`labels` must be non-negative; received a minimum of {values.min()}."
-        )
+    check_label_dtype(labels.dtype, len(labels.shape))
+    check_label_values(_concrete(labels))
     return num_views
+
+
+def check_label_dtype(dtype, rank):
+    """Class ids [batch] must be integers; one-/multi-hot [batch, classes] may be any number."""
+    name = str(getattr(dtype, "name", dtype))
+    if rank == 1 and not ("int" in name):
+        raise ValueError(
+            f"`labels` given as class ids (shape [batch]) must have an integer dtype; received "
+            f"dtype {name}. Cast integral ids with `labels.astype('int32')`; fractional "
+            "values are not class ids."
+        )
+
+
+def check_label_values(values):
+    """Raises for negative class ids or one-/multi-hot entries other than 0 and 1 (NumPy values)."""
+    if values is None or not values.size:
+        return
+    if values.ndim == 1:
+        if values.min() < 0:
+            raise ValueError(
+                f"`labels` must be non-negative class ids; received a minimum of {values.min()}."
+            )
+        return
+    binary = (values == 0) | (values == 1)
+    if not np.all(binary):
+        raise ValueError(
+            "`labels` given as one-/multi-hot rows (shape [batch, num_classes]) must hold only "
+            f"0 and 1; received {values[~binary].ravel()[:3].tolist()} among them."
+        )
 
 
 def positive_pair_mask(labels, global_labels, diagonal):

@@ -10,6 +10,7 @@ from supcon_tf.methods.gradient_cache import (
     GradientCacheSimCLR,
     GradientCacheSupCon,
 )
+from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.supcon import SupCon
 from supcon_tf.registry import Registry
@@ -32,6 +33,8 @@ __all__ = [
     "GradientCacheSimCLR",
     "GradientCacheSupCon",
     "LinearClassifier",
+    "NonFiniteLossError",
+    "NonFiniteLossGuard",
     "SimCLR",
     "SupCon",
     "get",

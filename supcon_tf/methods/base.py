@@ -14,6 +14,7 @@ from keras import ops
 
 from supcon_tf import distribute
 from supcon_tf.heads.probe import as_probe
+from supcon_tf.methods.guards import GuardedFit, nan_unless_finite
 from supcon_tf.heads import ProjectionHead
 
 
@@ -52,7 +53,7 @@ def restore_compile(model, config):
         model.optimizer.build(model.trainable_variables)
 
 
-class ContrastiveModel(keras.Model):
+class ContrastiveModel(GuardedFit, keras.Model):
     """Base of the contrastive methods: encodes all views in one call.
 
     `model(views)` with views [batch, num_views, H, W, C] returns a dict with the
@@ -71,10 +72,16 @@ class ContrastiveModel(keras.Model):
     cross-entropy is added to the loss without touching the encoder's gradients,
     and `probe_loss` / `probe_top1` are reported every epoch. Batches must then
     carry class ids.
+
+    `fit` checks in-memory inputs first (`supcon_tf.methods.guards.check_arrays`) and
+    stops with `NonFiniteLossError` at the first step whose loss is NaN or infinite;
+    a non-finite input or projection always makes the loss NaN, so NaN images cannot
+    train silently. Methods with `requires_labels` reject batches without labels.
     """
 
     min_views = 2
     default_loss = None
+    requires_labels = False
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
         super().__init__(**kwargs)
@@ -132,6 +139,8 @@ class ContrastiveModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.compute_method_loss(y, y_pred, sample_weight)
+        if self.check_finite:  # NaN in, NaN out: `NonFiniteLossGuard` then stops `fit`.
+            loss = nan_unless_finite(loss, x, y_pred["projection"])
         if self.probe is not None:  # Stop-gradient inside: trains the probe alone.
             loss = loss + self.probe.probe_loss(y, y_pred["probe_logits"], sample_weight)
         if self.losses:  # Regularization: its gradients are summed over replicas too.
@@ -140,7 +149,15 @@ class ContrastiveModel(keras.Model):
         return loss
 
     def _check_batch(self, data, training):
-        x, _, _ = unpack_batch(data)
+        x, y, _ = unpack_batch(data)
+        if (self.requires_labels or self.probe is not None) and y is None:
+            raise ValueError(
+                f"{type(self).__name__}" + (" with a probe" if not self.requires_labels else "")
+                + " needs labels: batches must be `(views, labels)` with class ids or "
+                "one-/multi-hot rows. Without labels, use SimCLR (method 'simclr'), whose "
+                "positives are a sample's own views" + (", and no probe." if self.probe
+                                                          is not None else ".")
+            )
         if training and self.augmenter is not None and len(x.shape) == 4:
             return  # Views are drawn inside the step.
         views_shape(x, self.min_views)

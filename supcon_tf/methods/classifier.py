@@ -7,7 +7,9 @@ from keras import ops
 
 from supcon_tf.heads import LinearHead
 from supcon_tf.methods.base import restore_compile
+from supcon_tf.methods.guards import GuardedFit, nan_unless_finite
 from supcon_tf.registry import register
+from supcon_tf.validation import check_int
 
 
 def classification_metrics(num_classes):
@@ -19,19 +21,22 @@ def classification_metrics(num_classes):
 
 
 @register
-class LinearClassifier(keras.Model):
+class LinearClassifier(GuardedFit, keras.Model):
     """Logits of a linear head on the encoder's representation; batches `(images, labels)`.
 
     With `freeze_encoder=True` (linear evaluation) the encoder is set non-trainable,
     runs in inference mode (BatchNorm statistics are not updated) and sits behind a
     stop-gradient. Note that freezing sets `encoder.trainable = False` on the
-    encoder object it is given.
+    encoder object it is given. `fit` checks its arrays and labels (class ids in
+    [0, num_classes)) first and stops on a non-finite loss (`methods.guards`).
     """
+
+    requires_labels = True
 
     def __init__(self, encoder, num_classes, freeze_encoder=True, head=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
-        self.num_classes = int(num_classes)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
         self.freeze_encoder = bool(freeze_encoder)
         if self.freeze_encoder:
             self.encoder.trainable = False
@@ -48,6 +53,18 @@ class LinearClassifier(keras.Model):
         else:
             representation = self.encoder(images, training=training)
         return self.head(representation)
+
+    def check_labels(self, labels):
+        if labels.ndim == 1 and labels.size and labels.max() >= self.num_classes:
+            raise ValueError(
+                f"`y` (labels) of {type(self).__name__}.fit must be class ids in "
+                f"[0, {self.num_classes}) for num_classes={self.num_classes}; received a "
+                f"maximum of {labels.max()}."
+            )
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+        return nan_unless_finite(loss, x, y_pred) if self.check_finite else loss
 
     def compile(self, optimizer="sgd", loss="auto", metrics="auto", **kwargs):
         """`loss="auto"`: cross-entropy on logits; `metrics="auto"`: top-1 and top-5."""

@@ -11,3 +11,4 @@ class SupCon(ContrastiveModel):
 
     min_views = 1
     default_loss = SupConLoss
+    requires_labels = True

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from supcon_tf.registry import register
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_number, check_positive
 
 # Regular expressions searched in a variable's Keras 3 path, e.g. "encoder/bn1/gamma".
 DEFAULT_EXCLUDE = (r"(^|/)bias$", r"(^|/)(gamma|beta)$", r"batch_norm")
@@ -46,7 +46,7 @@ class LARS(keras.optimizers.Optimizer):
                  trust_coefficient=0.001, exclude_from_adaptation=DEFAULT_EXCLUDE,
                  nesterov=False, name="lars", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        momentum = float(momentum)
+        momentum = check_number("momentum", momentum)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1); received momentum={momentum!r}.")
         self.momentum = momentum

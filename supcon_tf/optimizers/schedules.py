@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from supcon_tf.registry import register
-from supcon_tf.validation import check_choice, check_positive
+from supcon_tf.validation import check_choice, check_int, check_number, check_positive
 
 SCALING_RULES = ("linear", "sqrt", "none")
 
@@ -42,9 +42,9 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 f"`warmup_steps` must be in [0, total_steps={total_steps}]; "
                 f"received warmup_steps={warmup_steps!r}."
             )
-        self.base_learning_rate = float(base_learning_rate)
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
+        self.base_learning_rate = check_number("base_learning_rate", base_learning_rate)
+        self.total_steps = check_int("total_steps", total_steps, minimum=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
         self.name = name
 
     def __call__(self, step):

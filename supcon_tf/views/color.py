@@ -9,7 +9,7 @@ with a probability and handle 1-channel images, so they live here too.
 """
 
 from supcon_tf.registry import register
-from supcon_tf.validation import check_choice, check_positive, check_probability
+from supcon_tf.validation import check_choice, check_number, check_positive, check_probability
 from supcon_tf.views.base import Augmenter
 
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale's weights.
@@ -69,8 +69,10 @@ class ColorJitter(Augmenter):
             check_positive(name, value, allow_zero=True)
         if not 0.0 <= hue <= 0.5:
             raise ValueError(f"`hue` must be in [0, 0.5]; received hue={hue!r}.")
-        self.brightness, self.contrast = float(brightness), float(contrast)
-        self.saturation, self.hue = float(saturation), float(hue)
+        self.brightness = check_number("brightness", brightness)
+        self.contrast = check_number("contrast", contrast)
+        self.saturation = check_number("saturation", saturation)
+        self.hue = check_number("hue", hue)
         self.p = float(check_probability("p", p))
         self.random_order = bool(random_order)
         self.brightness_mode = check_choice("brightness_mode", brightness_mode,
@@ -79,7 +81,7 @@ class ColorJitter(Augmenter):
     @classmethod
     def from_strength(cls, strength=1.0, **kwargs):
         check_positive("strength", strength, allow_zero=True)
-        s = float(strength)
+        s = check_number("strength", strength)
         return cls(brightness=0.8 * s, contrast=0.8 * s, saturation=0.8 * s, hue=0.2 * s,
                    **kwargs)
 

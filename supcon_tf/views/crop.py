@@ -12,7 +12,7 @@ import math
 
 from supcon_tf.registry import register
 from supcon_tf.views.base import Augmenter, check_range, check_size
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_int, check_number, check_positive
 
 
 def crop_resize(b, images, y0, x0, h, w, size):
@@ -80,7 +80,7 @@ class RandomResizedCrop(Augmenter):
         check_positive("area_range[1]", self.area_range[1])
         self.aspect_range = check_range("aspect_range", aspect_range)
         check_positive("aspect_range[0]", self.aspect_range[0])
-        self.attempts = int(check_positive("attempts", attempts))
+        self.attempts = check_int("attempts", attempts, minimum=1)
         self.allow_upsample = bool(allow_upsample)
 
     def sample_boxes(self, batch, in_h, in_w):
@@ -150,7 +150,7 @@ class CenterCropResize(Augmenter):
         if not 0.0 < crop_fraction <= 1.0:
             raise ValueError(f"`crop_fraction` must be in (0, 1]; received "
                              f"crop_fraction={crop_fraction!r}.")
-        self.crop_fraction = float(crop_fraction)
+        self.crop_fraction = check_number("crop_fraction", crop_fraction)
         if (mean is None) != (std is None):
             raise ValueError(f"`mean` and `std` go together; received mean={mean!r}, std={std!r}.")
         self.mean = None if mean is None else [float(m) for m in mean]
