@@ -23,19 +23,21 @@ import tensorflow as tf
 
 # Faults for the preemption tests only: "kill_at_step=N" (SIGKILL after training
 # step N) or "kill_in_save=N" (SIGKILL in the middle of writing the N-th checkpoint
-# this process saves).
+# this process saves), in every stage, or "STAGE:kill_at_step=N" in that stage only
+# (e.g. "linear:kill_in_save=1"), so that a run can be killed in a later stage.
 FAULT_ENV = "SUPCON_TF_FAULT"
 
 _NAME = re.compile(r"^ckpt-(\d+)\.json$")
 
 
-def fault(kind):
-    """The integer the test fault `kind` is set to in `$SUPCON_TF_FAULT`, else None."""
+def fault(kind, stage=None):
+    """The integer the test fault `kind` is set to in `$SUPCON_TF_FAULT` for `stage`
+    (a "STAGE:kind" entry, else a plain "kind" one), else None."""
+    found = {}
     for item in os.environ.get(FAULT_ENV, "").split(","):
         key, _, value = item.partition("=")
-        if key.strip() == kind:
-            return int(value)
-    return None
+        found[key.strip()] = int(value) if value.strip() else None
+    return found.get(f"{stage}:{kind}", found.get(kind))
 
 
 def die():
@@ -111,7 +113,7 @@ class Checkpointer:
         np.savez(buffer, *arrays)
         data = buffer.getvalue()
         self._saves += 1
-        if fault("kill_in_save") == self._saves:
+        if fault("kill_in_save", os.path.basename(self.directory.rstrip("/"))) == self._saves:
             # A torn write where the data file lands and the marker never does.
             with tf.io.gfile.GFile(self._path(step, "npz"), "wb") as f:
                 f.write(data[: len(data) // 2])

@@ -44,7 +44,7 @@ class _StepHooks(keras.callbacks.Callback):
     def __init__(self, loop):
         super().__init__()
         self.loop = loop
-        self.kill_at = checkpoint.fault("kill_at_step")
+        self.kill_at = checkpoint.fault("kill_at_step", loop.name)
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.loop.step = self.loop.fit_base + batch + 1
