@@ -87,8 +87,8 @@ def test_train_step_rejects_images_of_wrong_rank():
 
 
 def test_unknown_method_lists_valid_names():
-    with pytest.raises(ValueError, match="simclr.*supcon"):
-        methods.get("byol", encoder=tiny_encoder())
+    with pytest.raises(ValueError, match="Unknown method 'supcom'.*supcon.*simclr.*supcon"):
+        methods.get("supcom", encoder=tiny_encoder())
 
 
 def test_regularization_losses_are_added():
