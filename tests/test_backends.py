@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -28,13 +29,32 @@ CORE_TESTS = {
 }
 
 
+def _groups():
+    """Modules grouped by their extra environment: one JAX process per group (JAX and
+    Keras start once, not once per module)."""
+    groups = {}
+    for module, extra in sorted(CORE_TESTS.items()):
+        groups.setdefault(tuple(sorted(extra.items())), []).append(module)
+    return groups
+
+
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax", reason="already on JAX")
-@pytest.mark.parametrize("module", sorted(CORE_TESTS))
-def test_core_module_passes_on_jax(module):
+@pytest.mark.parametrize("extra", sorted(_groups()), ids=lambda e: ",".join(map("=".join, e))
+                         or "default")
+def test_core_modules_pass_on_jax(extra, tmp_path):
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", **CORE_TESTS[module])
+    modules = _groups()[extra]
+    env = dict(os.environ, KERAS_BACKEND="jax", **dict(extra))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    result = subprocess.run([sys.executable, "-m", "pytest", "-x", module],  # header: backend
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "backend jax" in result.stdout and " passed" in result.stdout
+    report = tmp_path / "report.xml"
+    result = subprocess.run([sys.executable, "-m", "pytest", f"--junitxml={report}", *modules],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    output = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, output
+    assert "backend jax" in result.stdout, output  # The header: these ran on JAX.
+    ran = {m: 0 for m in modules}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        path = "tests/" + case.get("classname").split(".")[-1] + ".py"
+        if path in ran and case.find("skipped") is None:
+            ran[path] += 1
+    assert all(ran.values()), f"modules that ran no test on JAX: {ran}"
