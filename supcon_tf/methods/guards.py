@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from supcon_tf.losses.contrastive import check_label_dtype, check_label_values
+from supcon_tf.losses.contrastive import _concrete, check_label_dtype, check_label_values
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -56,18 +56,15 @@ def with_guard(callbacks, enabled=True):
     return callbacks
 
 
-def _concrete(value):
-    """`value` as a NumPy array if it is an in-memory array or eager tensor, else None."""
-    if value is None or isinstance(value, (dict, list, tuple)):
+def _in_memory(value):
+    """`value` as a NumPy array if it is an in-memory array or eager tensor, else None
+    (None, nests, datasets and symbolic tensors: the loss core's `_concrete` decides)."""
+    if value is None or isinstance(value, (dict, list, tuple)) or _is_dataset(value):
         return None
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "shape") and hasattr(value, "dtype") and not _is_dataset(value):
-        try:
-            return np.asarray(ops.convert_to_numpy(value))
-        except Exception:  # Symbolic, or not an array at all.
-            return None
-    return None
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return None
+    values = _concrete(value)
+    return None if values is None else np.asarray(values)
 
 
 def _is_dataset(value):
@@ -92,7 +89,7 @@ def check_arrays(x, y=None, requires_labels=False, who="fit"):
         if labels is not None and hasattr(labels, "dtype") and labels.shape.rank is not None:
             check_label_dtype(labels.dtype, labels.shape.rank)
         return
-    xv, yv = _concrete(x), _concrete(y)
+    xv, yv = _in_memory(x), _in_memory(y)
     if requires_labels and y is None:
         raise ValueError(f"`{who}` needs labels: pass `y` (class ids or one-/multi-hot rows).")
     if xv is not None:
@@ -141,7 +138,7 @@ class GuardedFit:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             **kwargs):
         check_arrays(x, y, self.requires_labels, who=f"{type(self).__name__}.fit")
-        labels = _concrete(y)
+        labels = _in_memory(y)
         if labels is not None:
             self.check_labels(labels)
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
