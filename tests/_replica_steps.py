@@ -2,7 +2,7 @@
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
-MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SwAV (with
+MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue) and the linear stage for two steps on the same global batches under
 MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
@@ -55,7 +55,8 @@ def build(case):
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True,
-                          normalize=case != "byol")
+                          output_batch_norm=case == "simsiam",
+                          normalize=case not in ("byol", "simsiam"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
     elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
@@ -66,6 +67,8 @@ def build(case):
     elif case == "byol":
         model = methods.BYOL(encoder, head, momentum=0.9, total_steps=STEPS,
                              predictor_hidden_dims=(16,))
+    elif case == "simsiam":  # Projector with output BN, a bottleneck predictor.
+        model = methods.SimSiam(encoder, head, predictor_dim=4)
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     else:
@@ -121,6 +124,16 @@ def main(out_dir, replicas, cases):
             out["learning_rate"] = np.array(LEARNING_RATE)
             out["samples"] = np.array(GLOBAL_BATCH * (x.shape[1] if x.ndim == 5 else 1))
             out.update({f"weight:{i}": np.array(w) for i, w in enumerate(model.weights)})
+            # Each weight's learning rate (the base rate times any per-variable multiplier,
+            # e.g. Proxy-Anchor's proxies; 0 for weights no optimizer step moves): the
+            # gradients' rounding reaches the weights scaled by it.
+            factors = model.optimizer.__dict__.get("_lr_multipliers", {})
+            rates = {id(w): LEARNING_RATE * factors.get(model.optimizer._var_key(w), 1.0)
+                     for w in model.trainable_weights}
+            out.update({f"rate:{i}": np.array(rates.get(id(w), 0.0))
+                        for i, w in enumerate(model.weights)})
+            out.update({f"grad_rate:{i}": np.array(rates[id(w)])
+                        for i, w in enumerate(model.trainable_weights)})
             out.update({f"metric:{k}": np.array([logs[k] for logs in recorder.logs])
                         for k in recorder.logs[0]})
             if case == "linear":  # Linear evaluation's reported numbers.
@@ -135,4 +148,4 @@ def main(out_dir, replicas, cases):
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
-                          "byol", "swav", "linear"])
+                          "byol", "simsiam", "swav", "linear"])

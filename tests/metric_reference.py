@@ -31,9 +31,11 @@ def _softplus(x):
 
 
 def triplet_reference(x, labels, margin=0.2, mining="batch_hard", distance="cosine",
-                      soft_margin=False):
+                      soft_margin=False, average="pairs"):
+    """Per-anchor values; semi-hard with average="pairs" scales them so that their mean
+    is TF-Addons' mean over all (anchor, positive) pairs."""
     x = np.asarray(x, np.float64)
-    out = []
+    out, pair_sums = [], []
     for i in range(len(x)):
         pos, neg = _split(labels, i)
         if not pos or not neg:
@@ -53,6 +55,11 @@ def triplet_reference(x, labels, margin=0.2, mining="batch_hard", distance="cosi
             chosen = min(farther) if farther else max(d[n] for n in neg)
             losses.append(hinge(d[p] - chosen))
         out.append(sum(losses) / len(losses))
+        pair_sums.append((i, sum(losses)))
+    if mining == "semi_hard" and average == "pairs":
+        total_pairs = sum(len(_split(labels, i)[0]) for i in range(len(x)))
+        for i, pair_sum in pair_sums:
+            out[i] = pair_sum * len(x) / total_pairs
     return np.array(out)
 
 

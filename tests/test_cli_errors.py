@@ -99,6 +99,16 @@ def _settings(tmp_path, mode="pretrain", workdir=None, **overrides):
     ({"loss": {"temperature": -1.0}}, "pretrain", "`temperature` must be > 0"),
     ({}, "export", "holds no run"),
     ({}, "linear", "holds no run"),
+    # Settings that must agree with the data (issue 20): refused before any training.
+    ({"method": "metric", "loss": {"name": "proxy_anchor", "num_classes": 5}}, "pretrain",
+     "Config key 'loss.num_classes' (5) must be at least the dataset's 10 classes"),
+    ({"eval__knn_every_epochs": 1, "eval__knn_k": 5000}, "pretrain",
+     "Config key 'eval.knn_k' (5000) must be at most the 1437 images"),
+    ({"method": "moco", "loss": {}, "method_kwargs": {"queue_size": 8}}, "pretrain",
+     "Config key 'method_kwargs.queue_size' (8) must be at least the"),
+    ({"pretrain__batch_size": 400, "pretrain__samples_per_class": 200}, "pretrain",
+     "Config key 'pretrain.samples_per_class' (200) must be at most the samples of the "
+     "smallest class"),
 ])
 def test_prepare_rejects_before_training(tmp_path, overrides, mode, message):
     with pytest.raises(UsageError) as info:

@@ -3,7 +3,7 @@
 `tests/_replica_steps.py` runs in subprocesses (the CPU is split into 4 logical
 devices before TensorFlow starts; one replica count per process) and trains
 SupCon, SimCLR, metric learning (triplet, proxy-anchor), MoCo, supervised MoCo, BYOL,
-SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step) and the
+SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step) and the
 linear stage for two steps on the same global batches with synchronized BatchNorm. Here
 the first step's gradients, every final weight (BatchNorm moving statistics, teacher
 weights, queues and pointers included), the loss / top-1 / top-5 that `fit`
@@ -24,11 +24,12 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 
 METRIC_CASES = ("metric", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
-CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "swav", "linear")
+CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "linear")
 REPLICAS = (1, 2, 4)
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3
 # Sinkhorn-Knopp iterations sums over 16 samples and 6 prototypes.
 SWAV_TERMS = 20 * 3 * (16 + 6)
+STEPS = 2  # tests/_replica_steps.py trains two steps.
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,12 @@ def bound_kwargs(run, key):
     run's largest gradient at least. It is recovered as
     (before - after) / learning rate, which itself loses eps * |w| / learning rate, so
     its magnitude is the larger of max |w| / learning rate and max |gradient|. Final
-    weights are the start weights minus learning rate x two such gradients (BatchNorm
-    moving statistics: means over the same samples): terms = samples, magnitude the
-    default max |weight|. Metrics are losses (logits over the dims, a log-sum-exp, a
+    weights are the start weights minus their own learning rate (the base rate times a
+    per-variable multiplier such as Proxy-Anchor's) x two such gradients, so a
+    gradient's rounding reaches a weight scaled by that rate: terms = samples, magnitude
+    the larger of max |weight| and rate x 2 steps x the run's largest true gradient
+    (BatchNorm moving statistics and other weights no optimizer step moves: rate 0,
+    max |weight|). Metrics are losses (logits over the dims, a log-sum-exp, a
     mean over positives and one over anchors, each over at most `samples` values) and
     accuracies (means over the samples): terms = 4 x samples.
     """
@@ -65,7 +69,18 @@ def bound_kwargs(run, key):
         weights = float(np.abs(run[f"start:{index}"]).max()) / float(run["learning_rate"])
         grads = max(float(np.abs(v).max()) for k, v in run.items() if k.startswith("grad:"))
         return dict(terms=samples, magnitude=max(1.0, weights, grads))
-    return dict(terms=samples if kind == "weight" else 4 * samples)
+    if kind == "weight":
+        rate = float(run[f"rate:{index}"])
+        return dict(terms=samples, magnitude=max(1.0, float(np.abs(run[key]).max()),
+                                                 rate * STEPS * _gradient_magnitude(run)))
+    return dict(terms=4 * samples)
+
+
+def _gradient_magnitude(run):
+    """The run's largest true gradient: the recovered ones over their rate multipliers."""
+    base = float(run["learning_rate"])
+    return max(1.0, *(float(np.abs(v).max()) * base / float(run[f"grad_rate:{k[5:]}"])
+                      for k, v in run.items() if k.startswith("grad:")))
 
 
 @pytest.mark.parametrize("replicas", REPLICAS)

@@ -170,7 +170,7 @@ def test_gradient_matches_finite_differences_of_reference(contrast_mode, summati
 
         if not jax.config.jax_enable_x64:
             pytest.skip("float64 on JAX needs JAX_ENABLE_X64=1 (tests/test_backends.py sets it)")
-    f = RNG.standard_normal((4, 2, 3)) * 0.5
+    f = unit(RNG.standard_normal((4, 2, 3)))  # The loss takes unit rows (it refuses others).
     labels = np.array([0, 1, 0, 1])
     weights = RNG.random(4)
     kwargs = dict(temperature=0.5, contrast_mode=contrast_mode, summation_location=summation,

@@ -30,6 +30,8 @@ CASES = {
     "triplet_semi": (losses.triplet_loss, triplet_reference, dict(mining="semi_hard")),
     "triplet_semi_l2": (losses.triplet_loss, triplet_reference,
                         dict(mining="semi_hard", distance="squared_l2", margin=0.5)),
+    "triplet_semi_anchors": (losses.triplet_loss, triplet_reference,
+                             dict(mining="semi_hard", average="anchors")),
     "multi_similarity": (losses.multi_similarity_loss, multi_similarity_reference, {}),
     "multi_similarity_wide": (losses.multi_similarity_loss, multi_similarity_reference,
                               dict(alpha=3.0, beta=10.0, base=0.2, epsilon=0.5)),
@@ -103,8 +105,15 @@ def test_triplet_hand_values():
     x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     labels = np.array([0, 0, 1])
     for mining in losses.TRIPLET_MINING:
-        got = ops.convert_to_numpy(losses.triplet_loss(x, labels, margin=0.2, mining=mining))
+        got = ops.convert_to_numpy(losses.triplet_loss(x, labels, margin=0.2, mining=mining,
+                                                       average="anchors"))
         assert_close(got, [0.0, 0.2, 0.0], dtype="float64", terms=2)
+    # TF-Addons' semi-hard mean is over the 2 positive pairs (0.1), not the 3 anchors: the
+    # per-anchor values are scaled by anchors / pairs = 3 / 2 so that their mean is it.
+    got = ops.convert_to_numpy(losses.triplet_loss(x, labels, margin=0.2, mining="semi_hard"))
+    assert_close(got, [0.0, 0.3, 0.0], dtype="float64", terms=2)
+    assert_close(float(losses.TripletLoss(margin=0.2, mining="semi_hard")(labels, x)), 0.1,
+                 dtype="float32", terms=4)
 
 
 def test_semi_hard_picks_the_nearest_farther_negative():
@@ -112,7 +121,8 @@ def test_semi_hard_picks_the_nearest_farther_negative():
     # line): semi-hard takes 1.5, batch-hard 0.5.
     x = np.array([[0.0], [1.0], [np.sqrt(0.5)], [np.sqrt(1.5)], [np.sqrt(3.0)]])
     labels = np.array([0, 0, 1, 1, 1])
-    semi = losses.triplet_loss(x, labels, margin=1.0, mining="semi_hard", distance="squared_l2")
+    semi = losses.triplet_loss(x, labels, margin=1.0, mining="semi_hard", distance="squared_l2",
+                               average="anchors")
     hard = losses.triplet_loss(x, labels, margin=1.0, distance="squared_l2")
     assert_close(ops.convert_to_numpy(semi)[0], 1.0 + 1.0 - 1.5, dtype="float64", terms=2)
     assert_close(ops.convert_to_numpy(hard)[0], 1.0 + 1.0 - 0.5, dtype="float64", terms=2)
@@ -169,8 +179,10 @@ def test_loss_classes_reduce_and_round_trip():
     (lambda: losses.circle_loss(X[:, 0], LABELS), r"`embeddings` must have rank 2"),
     (lambda: losses.multi_similarity_loss(X, None), r"`labels` are required"),
     (lambda: losses.triplet_loss(X, LABELS[:4]), r"`labels` batch size \(4\)"),
-    (lambda: losses.proxy_anchor_loss(X, LABELS + 4), r"`labels` must be < the number of "
-                                                      r"proxies \(4\)"),
+    (lambda: losses.proxy_anchor_loss(X, LABELS + 4), r"`labels` must be class ids in "
+                                                      r"\[0, 4\) \(num_classes=4\)"),
+    (lambda: losses.TripletLoss(average="triplets"), r"`average` must be one of 'pairs', "
+                                                     r"'anchors'; received average='triplets'"),
 ])
 def test_bad_input_errors_name_the_parameter(make, match):
     with pytest.raises(ValueError, match=match):

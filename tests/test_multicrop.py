@@ -158,28 +158,6 @@ def test_swav_queue_holds_the_last_batch_and_joins_sinkhorn():
     assert_close(logs["loss"], expected, terms=20 * 3 * 48 * 6, magnitude=10.0)
 
 
-@pytest.mark.parametrize("name", ["simsiam", "swav"])
-def test_keras_file_round_trip(tmp_path, name):
-    model = build(name, **({"queue_size": 16} if name == "swav" else {}))
-    model.compile(optimizer="adam")
-    x, labels = groups(n=16)
-    model.fit(x, labels, batch_size=8, epochs=1, verbose=0)
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    assert type(restored) is type(model)
-    assert restored.method_loss.get_config() == model.method_loss.get_config()
-    a, b = model(x, training=False), restored(x, training=False)
-    key = "prediction" if name == "simsiam" else "scores"
-    assert_close(ops.convert_to_numpy(b[key]), ops.convert_to_numpy(a[key]), terms=64)
-    for saved, loaded in zip(getattr(model, "queues", []), getattr(restored, "queues", [])):
-        np.testing.assert_array_equal(ops.convert_to_numpy(loaded.values),
-                                      ops.convert_to_numpy(saved.values))
-    if name == "swav":
-        assert restored.queue_size == 16 and len(restored.queues) == 2
-        assert int(ops.convert_to_numpy(restored.queues[0].count)) == 16
-
-
 @pytest.mark.parametrize("make, match", [
     (lambda: views.MultiCrop(global_scale=(0.0, 1.0)), "global_scale"),
     (lambda: views.MultiCrop(local_scale=(0.05, 1.2)), "local_scale"),

@@ -46,7 +46,7 @@ def test_simsiam_hand_value():
     # p1 = z2 (cos 1), p2 orthogonal to z1 (cos 0): L = (-1 + 0) / 2.
     z = np.array([[[1.0, 0.0], [0.0, 2.0]]], "float32")
     p = np.array([[[0.0, 3.0], [0.0, 1.0]]], "float32")
-    assert_close(ops.convert_to_numpy(simsiam_loss(z, p)), [-0.5], terms=2)
+    assert_close(ops.convert_to_numpy(simsiam_loss(p, z)), [-0.5], terms=2)
 
 
 @pytest.mark.parametrize("views", [2, 3, 8])
@@ -54,8 +54,8 @@ def test_simsiam_matches_reference(views):
     z = RNG.standard_normal((5, views, 7)).astype("float32")
     p = RNG.standard_normal((5, views, 7)).astype("float32")
     expected = simsiam_reference(z, p)
-    assert_close(ops.convert_to_numpy(simsiam_loss(z, p)), expected, terms=7 * views * views)
-    assert_close(float(SimSiamLoss()(z, p)), expected.mean(), terms=5 * 7 * views * views)
+    assert_close(ops.convert_to_numpy(simsiam_loss(p, z)), expected, terms=7 * views * views)
+    assert_close(float(SimSiamLoss()(None, dict(prediction=p, target=z))), expected.mean(), terms=5 * 7 * views * views)
 
 
 def test_simsiam_gradient_reaches_predictions_only():
@@ -63,10 +63,10 @@ def test_simsiam_gradient_reaches_predictions_only():
     p = RNG.standard_normal((4, 2, 5)).astype("float32")
     weights = RNG.random(4).astype("float32")
     # The stop-gradient branch: no gradient at all reaches the projections (targets).
-    g_z = _gradient(lambda x: simsiam_loss(x, p), z, weights)
+    g_z = _gradient(lambda x: simsiam_loss(p, x), z, weights)
     np.testing.assert_array_equal(g_z, np.zeros_like(g_z))
     # The predictions' gradient is that of the float64 reference (central differences).
-    g_p = _gradient(lambda x: simsiam_loss(z, x), p, weights)
+    g_p = _gradient(lambda x: simsiam_loss(x, z), p, weights)
     h, p64, expected = 1e-6, p.astype("float64"), np.zeros(p.shape)
     for idx in np.ndindex(p.shape):
         up, down = p64.copy(), p64.copy()

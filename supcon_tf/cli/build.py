@@ -137,11 +137,13 @@ def head(config):
                           output_batch_norm=h["output_batch_norm"], normalize=h["normalize"])
 
 
-def loss(config):
+def loss(config, num_classes=None):
     """The method's loss (its class's `default_loss`), with `loss` as its arguments.
 
     A method with a `resolve_loss(kwargs) -> (loss class, kwargs)` (method "metric")
     picks its loss by the config's `loss.name`; the other keys are checked against it.
+    A loss with one parameter per class (proxy-anchor's `num_classes`) takes the
+    dataset's `num_classes` when the config leaves it out, and refuses fewer.
     """
     method_cls = methods.METHODS.lookup(config["method"])
     cls, kwargs = method_cls.default_loss, dict(config["loss"])
@@ -151,6 +153,14 @@ def loss(config):
         except ValueError as e:
             raise UsageError(f"Config key 'loss.name': {e}") from e
     check_kwargs("loss", cls.__init__, kwargs, reserved=("name", "dtype"))
+    if num_classes is not None and "num_classes" in inspect.signature(cls.__init__).parameters:
+        given = kwargs.setdefault("num_classes", num_classes)
+        if isinstance(given, int) and given < num_classes:
+            raise UsageError(
+                f"Config key 'loss.num_classes' ({given}) must be at least the dataset's "
+                f"{num_classes} classes (one proxy per class; labels beyond the proxies would "
+                f"train as negatives of every class). Set --config.loss.num_classes="
+                f"{num_classes} or leave the key out to take the dataset's.")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
@@ -181,10 +191,29 @@ def method(config, encoder_model, num_classes, multi_view=None, probe=False,
     if total_steps is not None and "total_steps" in inspect.signature(cls.__init__).parameters:
         kwargs["total_steps"] = int(total_steps)
     try:
-        return cls(encoder=encoder_model, head=head(config), loss=loss(config),
+        return cls(encoder=encoder_model, head=head(config), loss=loss(config, num_classes),
                    augmenter=multi_view, **kwargs)
     except (ValueError, TypeError) as e:
         raise UsageError(f"Config key 'method_kwargs' (method {config['method']!r}): {e}") from e
+
+
+def check_against_data(config, model, train_size):
+    """Settings that must agree with the data, checked before training (a range check on
+    values inside a compiled step does nothing): the kNN monitor's `k` against the
+    reference (training) set, a queue against the global batch it takes each step."""
+    ev = config.get("eval") or {}
+    if ev.get("knn_every_epochs") and ev.get("knn_k", 0) > train_size:
+        raise UsageError(f"Config key 'eval.knn_k' ({ev['knn_k']}) must be at most the "
+                         f"{train_size} images of the training split (the kNN references).")
+    queue_size = getattr(model, "queue_size", 0) or 0
+    rows = config["pretrain"]["batch_size"] * (2 if getattr(model, "symmetric", False) else 1)
+    if 0 < queue_size < rows:
+        raise UsageError(
+            f"Config key 'method_kwargs.queue_size' ({queue_size}) must be at least the "
+            f"{rows} keys the global batch enqueues each step (pretrain.batch_size "
+            f"{config['pretrain']['batch_size']}"
+            + (" x 2 views, symmetric" if rows != config["pretrain"]["batch_size"] else "")
+            + "); raise it or lower the batch size.")
 
 
 def scaled_learning_rate(stage):

@@ -68,17 +68,24 @@ class Run:
             build.optimizer(config[stage], 1, stage)
         self.train_classes = None  # Class-balanced pretraining: the classes present.
         if config["pretrain"]["samples_per_class"]:
-            self.train_classes = data.balanced.class_ids(self.train_data)
-            per_batch = config["pretrain"]["batch_size"] // config["pretrain"]["samples_per_class"]
+            self.train_classes, counts = data.balanced.class_counts(self.train_data)
+            per_class = config["pretrain"]["samples_per_class"]
+            per_batch = config["pretrain"]["batch_size"] // per_class
             if per_batch > len(self.train_classes):
                 raise UsageError(
                     f"Config keys 'pretrain.batch_size' / 'pretrain.samples_per_class' ask "
                     f"for {per_batch} classes per batch; the training split has "
                     f"{len(self.train_classes)}.")
+            if counts.min() < per_class:
+                raise UsageError(
+                    f"Config key 'pretrain.samples_per_class' ({per_class}) must be at most "
+                    f"the samples of the smallest class of the training split: class "
+                    f"{self.train_classes[counts.argmin()]} has {counts.min()}.")
         with strategy.scope():
-            build.method(config, build.encoder(config, self.input_shape), self.num_classes,
-                         total_steps=self.steps_per_epoch("pretrain")
-                         * config["pretrain"]["epochs"])
+            model = build.method(config, build.encoder(config, self.input_shape),
+                                 self.num_classes, total_steps=self.steps_per_epoch("pretrain")
+                                 * config["pretrain"]["epochs"])
+        build.check_against_data(config, model, self.train_size)
 
     def steps_per_epoch(self, stage):
         return self.train_size // self.config[stage]["batch_size"]

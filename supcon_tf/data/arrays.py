@@ -3,6 +3,7 @@
 import numpy as np
 
 from supcon_tf.data.info import DatasetInfo
+from supcon_tf.inputs import check_labels
 
 
 def as_uint8_images(images, name="images"):
@@ -43,9 +44,7 @@ def from_arrays(images, labels, name="arrays", class_names=None, split="train"):
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"`labels` must have shape [N] with N = {len(images)} images; "
                          f"received shape {labels.shape}.")
-    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
-        raise ValueError(f"`labels` must be non-negative integer class ids; received dtype "
-                         f"{labels.dtype}" + (f", min {labels.min()}" if labels.size else "") + ".")
+    check_labels("labels", labels)
     num_classes = len(class_names) if class_names else (int(labels.max()) + 1 if labels.size else 0)
     if labels.size and labels.max() >= num_classes:
         raise ValueError(f"`labels` go up to {labels.max()} but class_names has {num_classes}.")

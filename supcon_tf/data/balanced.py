@@ -15,10 +15,16 @@ import numpy as np
 from supcon_tf.validation import check_int, check_positive
 
 
+def class_counts(ds):
+    """(sorted distinct labels, their sample counts) of a dataset of `(image, label)`
+    (one pass over the labels)."""
+    labels = ds.map(lambda x, y, *_: y)
+    return np.unique(np.fromiter(labels.as_numpy_iterator(), np.int64), return_counts=True)
+
+
 def class_ids(ds):
     """The sorted distinct labels of a dataset of `(image, label)` (one pass over labels)."""
-    labels = ds.map(lambda x, y, *_: y)
-    return np.unique(np.fromiter(labels.as_numpy_iterator(), np.int64))
+    return class_counts(ds)[0]
 
 
 def class_balanced(ds, classes_per_batch, samples_per_class, seed=None, shuffle_buffer=1024,

@@ -14,6 +14,7 @@ import sys
 import keras
 import numpy as np
 
+from supcon_tf.inputs import class_ids as as_class_ids  # The one label rule.
 from supcon_tf.validation import check_positive
 
 
@@ -33,21 +34,6 @@ def is_dataset(data):
     """True for a `tf.data.Dataset` (without importing TensorFlow when it is not loaded)."""
     tf = sys.modules.get("tensorflow")
     return tf is not None and isinstance(data, tf.data.Dataset)
-
-
-def as_class_ids(labels, where="labels"):
-    """Integer class ids [n] from class ids [n] / [n, 1] or one-hot rows [n, classes]."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    elif labels.ndim == 2:
-        labels = np.argmax(labels, axis=-1)
-    if labels.ndim != 1:
-        raise ValueError(
-            f"`{where}` must be class ids [n] (or one-hot [n, classes]); received shape "
-            f"{labels.shape}."
-        )
-    return labels.astype(np.int64)
 
 
 def check_trained(model, what="model"):

@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from supcon_tf.evaluation.embed import LabelledPredictor, as_class_ids
+from supcon_tf.inputs import check_finite
 from supcon_tf.validation import check_int, check_number, check_positive
 
 
@@ -43,7 +44,8 @@ def nearest_neighbours(query_emb, ref_emb, k, chunk_size=1024, leave_one_out=Fal
     queries against `chunk_size` references at a time with a running top-k: memory
     O(chunk_size * (chunk_size + k)) however large the sets.
     """
-    query_emb, ref_emb = np.asarray(query_emb, np.float32), np.asarray(ref_emb, np.float32)
+    query_emb = np.asarray(check_finite("query_emb", query_emb), np.float32)
+    ref_emb = np.asarray(check_finite("ref_emb", ref_emb), np.float32)
     # Every block has the same shapes (the sets are padded to whole blocks), so
     # backends that compile per shape (JAX) compile each op once.
     q_block, r_block = min(chunk_size, max(len(query_emb), 1)), min(chunk_size, len(ref_emb))

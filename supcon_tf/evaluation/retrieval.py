@@ -18,13 +18,14 @@ import numpy as np
 
 from supcon_tf.evaluation.embed import as_class_ids
 from supcon_tf.evaluation.knn import nearest_neighbours
+from supcon_tf.inputs import check_finite
 from supcon_tf.validation import check_positive
 
 DEFAULT_KS = (1, 2, 4, 8)
 
 
 def _check_set(embeddings, labels, where):
-    embeddings = np.asarray(embeddings, np.float32)
+    embeddings = np.asarray(check_finite(f"{where}_emb", embeddings), np.float32)
     if embeddings.ndim != 2:
         raise ValueError(f"`{where}_emb` must have rank 2, shape [n, dim]; received shape "
                          f"{embeddings.shape}.")

@@ -2,7 +2,8 @@
 
 import keras
 
-from supcon_tf.losses.contrastive import check_label_dtype, contrastive_loss, validate_options
+from supcon_tf.inputs import check_label_dtype
+from supcon_tf.losses.contrastive import contrastive_loss, validate_options
 from supcon_tf.registry import register
 
 

@@ -5,23 +5,15 @@ SupCon TensorFlow implementation (Khosla et al. 2020, google-research `supcon`).
 The masks are built once in `contrastive_masks`; the loss only reads them.
 """
 
-import numpy as np
 from keras import ops
 
 from supcon_tf import distribute
+from supcon_tf.inputs import check_finite, check_labels, check_unit_rows
 from supcon_tf.validation import check_choice, check_number, check_positive
 
 CONTRAST_MODES = ("all", "one")
 SUMMATION_LOCATIONS = ("outside", "inside")
 DENOMINATOR_MODES = ("all", "one_positive", "only_negatives")
-
-
-def _concrete(x):
-    """`x` as a NumPy array when its value is known now (eager), else None."""
-    try:
-        return ops.convert_to_numpy(x)
-    except Exception:  # Symbolic (tf.function) or traced (jax.jit) values.
-        return None
 
 
 def validate_options(temperature, contrast_mode, summation_location, denominator_mode,
@@ -66,13 +58,8 @@ def _validate_inputs(features, labels, positives_cap):
             f"`positives_cap` must be a multiple of num_views={num_views}; "
             f"received positives_cap={positives_cap}."
         )
-    values = _concrete(features)
-    if values is not None and not np.all(np.isfinite(values)):
-        bad = int(np.sum(~np.isfinite(values)))
-        raise ValueError(
-            f"`features` must be finite; received {bad} NaN or infinite value(s) of "
-            f"{values.size} (shape {tuple(features.shape)})."
-        )
+    check_finite("features", features)
+    check_unit_rows("features", features)
     if labels is None:
         return num_views
     if len(labels.shape) not in (1, 2):
@@ -86,38 +73,8 @@ def _validate_inputs(features, labels, positives_cap):
             f"batch size ({batch}); received labels shape {tuple(labels.shape)} "
             f"and features shape {tuple(features.shape)}."
         )
-    check_label_dtype(labels.dtype, len(labels.shape))
-    check_label_values(_concrete(labels))
+    check_labels("labels", labels)
     return num_views
-
-
-def check_label_dtype(dtype, rank):
-    """Class ids [batch] must be integers; one-/multi-hot [batch, classes] may be any number."""
-    name = str(getattr(dtype, "name", dtype))
-    if rank == 1 and not ("int" in name):
-        raise ValueError(
-            f"`labels` given as class ids (shape [batch]) must have an integer dtype; received "
-            f"dtype {name}. Cast integral ids with `labels.astype('int32')`; fractional "
-            "values are not class ids."
-        )
-
-
-def check_label_values(values):
-    """Raises for negative class ids or one-/multi-hot entries other than 0 and 1 (NumPy values)."""
-    if values is None or not values.size:
-        return
-    if values.ndim == 1:
-        if values.min() < 0:
-            raise ValueError(
-                f"`labels` must be non-negative class ids; received a minimum of {values.min()}."
-            )
-        return
-    binary = (values == 0) | (values == 1)
-    if not np.all(binary):
-        raise ValueError(
-            "`labels` given as one-/multi-hot rows (shape [batch, num_classes]) must hold only "
-            f"0 and 1; received {values[~binary].ravel()[:3].tolist()} among them."
-        )
 
 
 def positive_pair_mask(labels, global_labels, diagonal):

@@ -11,7 +11,8 @@ Masks are constants (mining picks pairs, gradients flow through the picked score
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.losses.contrastive import _concrete, masked_logsumexp
+from supcon_tf.inputs import check_labels
+from supcon_tf.losses.contrastive import masked_logsumexp
 from supcon_tf.losses.pairwise import (
     DISTANCES,
     check_embeddings,
@@ -19,9 +20,10 @@ from supcon_tf.losses.pairwise import (
     pairwise_distance,
     pairwise_similarity,
 )
-from supcon_tf.validation import check_choice, check_int, check_positive
+from supcon_tf.validation import check_choice, check_positive
 
 TRIPLET_MINING = ("batch_hard", "semi_hard")
+TRIPLET_AVERAGES = ("pairs", "anchors")
 
 
 def _masked_max(values, mask):
@@ -42,27 +44,32 @@ def _log1p_sum_exp(values, mask):
     return ops.where(nonempty, ops.softplus(log_sum), 0.0), nonempty
 
 
-def check_triplet_options(margin, mining, distance):
+def check_triplet_options(margin, mining, distance, average="pairs"):
     check_positive("margin", margin, allow_zero=True)
     check_choice("mining", mining, TRIPLET_MINING)
     check_choice("distance", distance, DISTANCES)
+    check_choice("average", average, TRIPLET_AVERAGES)
 
 
 def triplet_loss(embeddings, labels, *, margin=0.2, mining="batch_hard", distance="cosine",
-                 soft_margin=False):
+                 soft_margin=False, average="pairs"):
     """Triplet loss per anchor, shape [batch].
 
     mining="batch_hard" (Hermans et al. 2017): per anchor, the farthest positive and
     the nearest negative of the batch: [margin + d(a, p) - d(a, n)]_+.
     mining="semi_hard" (Schroff et al. 2015, FaceNet; as TF-Addons'
     `triplet_semihard_loss`): every positive p of the anchor with the nearest negative
-    farther than p (else the farthest negative); the anchor's loss is the mean over
-    its positives. `soft_margin=True` replaces the hinge by log(1 + exp(d(a, p) -
+    farther than p (else the farthest negative). `average="pairs"` (the default, as
+    TF-Addons) weighs every (anchor, positive) pair of the global batch equally: the
+    mean of the returned per-anchor values is the mean over all positive pairs;
+    `average="anchors"` gives each anchor the mean over its own positives, then weighs
+    the anchors equally (the two differ on batches whose classes are unbalanced; on
+    class-balanced P x K batches they agree). Batch-hard has one triplet per anchor. `soft_margin=True` replaces the hinge by log(1 + exp(d(a, p) -
     d(a, n))) (Hermans et al.; `margin` is then unused). `distance`: "cosine"
     (1 - cosine similarity) or "squared_l2" (on the embeddings as given).
     Semi-hard mining holds a [local, global, global] tensor.
     """
-    check_triplet_options(margin, mining, distance)
+    check_triplet_options(margin, mining, distance, average)
     embeddings, labels = check_embeddings(embeddings, labels)
     global_embeddings, positives, negatives = global_pairs(embeddings, labels)
     d = pairwise_distance(embeddings, global_embeddings, distance)
@@ -85,7 +92,12 @@ def triplet_loss(embeddings, labels, *, margin=0.2, mining="batch_hard", distanc
     chosen = ops.where(has_outside, nearest_outside, ops.expand_dims(farthest, 1))
     pair_loss = hinge(d - chosen) * positives
     count = ops.sum(positives, axis=1)
-    loss = ops.divide_no_nan(ops.sum(pair_loss, axis=1), count)
+    if average == "anchors":
+        loss = ops.divide_no_nan(ops.sum(pair_loss, axis=1), count)
+    else:  # Every replica's anchors: the global pair count and anchor count.
+        counts = distribute.cross_replica_concat(count)[0]
+        pairs_per_anchor = ops.sum(counts) / ops.cast(ops.shape(counts)[0], counts.dtype)
+        loss = ops.divide_no_nan(ops.sum(pair_loss, axis=1), pairs_per_anchor)
     return ops.where(has_negative, loss, 0.0)
 
 
@@ -169,10 +181,7 @@ def proxy_anchor_loss(similarities, labels, *, alpha=32.0, delta=0.1):
     check_proxy_anchor_options(alpha, delta)
     similarities, labels = check_embeddings(similarities, labels, where="similarities")
     num_classes = similarities.shape[1]
-    values = _concrete(labels)
-    if values is not None and values.size and values.max() >= num_classes:
-        raise ValueError(f"`labels` must be < the number of proxies ({num_classes}); received "
-                         f"a maximum of {values.max()}.")
+    check_labels("labels", labels, num_classes)  # One proxy per class.
     similarities = distribute.cross_replica_concat(similarities)[0]
     labels = distribute.cross_replica_concat(labels)[0]
     positives = ops.transpose(ops.one_hot(ops.cast(labels, "int32"), num_classes,

@@ -10,7 +10,7 @@ import keras
 
 from supcon_tf.losses import metric
 from supcon_tf.losses.classes import SupConLoss
-from supcon_tf.losses.contrastive import check_label_dtype
+from supcon_tf.inputs import check_label_dtype
 from supcon_tf.registry import Registry, register
 
 
@@ -52,15 +52,16 @@ class _MetricLoss(keras.losses.Loss):
 class TripletLoss(_MetricLoss):
     """Triplet loss with batch-hard or semi-hard mining (see `metric.triplet_loss`)."""
 
-    _options = ("margin", "mining", "distance", "soft_margin")
+    _options = ("margin", "mining", "distance", "soft_margin", "average")
     _fn = staticmethod(metric.triplet_loss)
-    _check = staticmethod(lambda margin, mining, distance, soft_margin:
-                          metric.check_triplet_options(margin, mining, distance))
+    _check = staticmethod(lambda margin, mining, distance, soft_margin, average:
+                          metric.check_triplet_options(margin, mining, distance, average))
 
     def __init__(self, margin=0.2, mining="batch_hard", distance="cosine", soft_margin=False,
-                 reduction="sum_over_batch_size", name="triplet_loss", dtype=None):
+                 average="pairs", reduction="sum_over_batch_size", name="triplet_loss",
+                 dtype=None):
         super().__init__(name, reduction, dtype, margin=float(margin), mining=mining,
-                         distance=distance, soft_margin=bool(soft_margin))
+                         distance=distance, soft_margin=bool(soft_margin), average=average)
 
 
 @register

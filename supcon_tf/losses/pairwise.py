@@ -11,12 +11,8 @@ similarities of L2-normalized embeddings, or distances (`pairwise_distance`).
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.losses.contrastive import (
-    _concrete,
-    check_label_dtype,
-    check_label_values,
-    positive_pair_mask,
-)
+from supcon_tf.inputs import check_finite, check_labels
+from supcon_tf.losses.contrastive import positive_pair_mask
 from supcon_tf.validation import check_choice
 
 DISTANCES = ("cosine", "squared_l2")
@@ -41,8 +37,8 @@ def check_embeddings(embeddings, labels, where="embeddings"):
     if batch is not None and labels.shape[0] is not None and labels.shape[0] != batch:
         raise ValueError(f"`labels` batch size ({labels.shape[0]}) must equal the "
                          f"embeddings' batch size ({batch}).")
-    check_label_dtype(labels.dtype, 1)
-    check_label_values(_concrete(labels))
+    check_labels("labels", labels)
+    check_finite(where, embeddings)
     dtype = "float64" if embeddings.dtype == "float64" else "float32"
     return ops.cast(embeddings, dtype), labels
 

@@ -6,14 +6,18 @@ et al. 2020): for query q, its positive key k+ and the queued keys k_j,
 `queue_supcon_loss` is the supervised contrastive loss L^sup_out (Khosla et al.
 2020, Eq. 2) with the queries as anchors and the keys of the global batch plus the
 queue as contrasts; keys of the anchor's class (its own key included) are positives.
-Both take L2-normalized inputs and return per-sample losses [batch]; queue rows
-where `queue_mask` is 0 (never written) are left out of every sum.
+Both take L2-normalized inputs (they do not normalize: rows whose norm is not 1 are
+refused where values are known now, so raw features never give a silently different
+loss) and return per-sample losses [batch]; queue rows where `queue_mask` is 0 (never
+written) are left out of every sum and of every check.
 """
 
 import keras
 from keras import ops
 
 from supcon_tf import distribute
+from supcon_tf.inputs import (check_finite, check_labels, check_rank, check_same_size,
+                              check_unit_rows, concrete)
 from supcon_tf.losses.contrastive import masked_logsumexp, positive_pair_mask
 from supcon_tf.registry import register
 from supcon_tf.validation import check_positive
@@ -29,10 +33,34 @@ def _queue_mask(queue, queue_mask, dtype):
     return ops.cast(queue_mask, dtype)
 
 
+def _check_inputs(query, key, queue, queue_mask):
+    """Ranks, matching shapes, finite values and unit rows of the queue losses' inputs."""
+    query, key, queue = (ops.convert_to_tensor(t) for t in (query, key, queue))
+    check_rank("query", query, 2, "[batch, dim]")
+    check_rank("key", key, 2, "[batch, dim]")
+    check_rank("queue", queue, 2, "[queue_size, dim]")
+    check_same_size("key", key, "query", query)
+    check_same_size("key", key, "query", query, axis=1, what="feature size")
+    check_same_size("queue", queue, "query", query, axis=1, what="feature size")
+    if queue_mask is not None:
+        queue_mask = ops.convert_to_tensor(queue_mask)
+        check_rank("queue_mask", queue_mask, 1, "[queue_size]")
+        check_same_size("queue_mask", queue_mask, "queue", queue, what="length")
+    for name, value in (("query", query), ("key", key), ("queue", queue)):
+        check_finite(name, value)
+    check_unit_rows("query", query)
+    check_unit_rows("key", key)
+    rows, written = concrete(queue), concrete(queue_mask)
+    if rows is not None:
+        check_unit_rows("queue", rows if written is None else rows[written.astype(bool)])
+    return query, key, queue, queue_mask
+
+
 def moco_loss(query, key, queue, queue_mask=None, *, temperature=0.2):
     """MoCo's InfoNCE per query, [batch]: query/key [batch, dim], queue [size, dim]."""
     check_positive("temperature", float(temperature))
-    dtype = _dtype(ops.convert_to_tensor(query))
+    query, key, queue, queue_mask = _check_inputs(query, key, queue, queue_mask)
+    dtype = _dtype(query)
     query, key, queue = (ops.cast(t, dtype) for t in (query, key, queue))
     positive = ops.sum(query * ops.stop_gradient(key), axis=-1, keepdims=True)
     negatives = ops.matmul(query, ops.transpose(ops.stop_gradient(queue)))
@@ -59,7 +87,12 @@ def queue_supcon_loss(query, key, labels, queue, queue_labels, queue_mask=None, 
     if labels is None or len(labels.shape) != 1:
         raise ValueError("`labels` must be class ids of shape [batch] for the labelled-"
                          f"queue SupCon loss; received {None if labels is None else tuple(labels.shape)}.")
-    dtype = _dtype(ops.convert_to_tensor(query))
+    query, key, queue, queue_mask = _check_inputs(query, key, queue, queue_mask)
+    check_same_size("labels", labels, "query", query)
+    check_labels("labels", labels)
+    queue_labels = ops.convert_to_tensor(queue_labels)
+    check_same_size("queue_labels", queue_labels, "queue", queue, what="length")
+    dtype = _dtype(query)
     query, key, queue = (ops.cast(t, dtype) for t in (query, key, queue))
     keys, offset = distribute.cross_replica_concat(ops.stop_gradient(key))
     key_labels = distribute.cross_replica_concat(labels)[0]

@@ -6,10 +6,10 @@ views (multi-crop) every ordered pair (i, j != i) counts once and the pairs are
 averaged, which is the paper's formula for two views.
 """
 
-import keras
 from keras import ops
 
 from supcon_tf import distribute
+from supcon_tf.losses.byol import PredictionTargetLoss, check_prediction_pair
 from supcon_tf.registry import register
 
 
@@ -24,23 +24,13 @@ def l2_normalize(x, axis=-1, epsilon=1e-12):
     return x * ops.rsqrt(ops.maximum(square_sum, epsilon * epsilon))
 
 
-def _check_views(name, x):
-    if len(x.shape) != 3 or x.shape[1] is None or x.shape[1] < 2:
-        raise ValueError(f"`{name}` must have shape [batch, num_views >= 2, dim]; received "
-                         f"shape {tuple(x.shape)}.")
-
-
-def simsiam_loss(projections, predictions):
-    """Per-sample loss [batch] from projections z and predictions p [batch, views, dim].
-
-    No gradient flows into `projections` (the targets); it flows into `predictions`.
+def simsiam_loss(predictions, targets):
+    """Per-sample loss [batch] from predictions p and targets z [batch, views, dim]
+    (the predictive losses' order, as `byol_loss`). No gradient flows into `targets`
+    (the projections); it flows into `predictions`.
     """
-    _check_views("projections", projections)
-    _check_views("predictions", predictions)
-    if tuple(projections.shape[1:]) != tuple(predictions.shape[1:]):
-        raise ValueError(f"`projections` and `predictions` must have the same shape; received "
-                         f"{tuple(projections.shape)} and {tuple(predictions.shape)}.")
-    z = l2_normalize(ops.stop_gradient(ops.cast(projections, "float32")))
+    predictions, targets = check_prediction_pair(predictions, targets)
+    z = l2_normalize(ops.stop_gradient(ops.cast(targets, "float32")))
     p = l2_normalize(ops.cast(predictions, "float32"))
     num_views = z.shape[1]
     cosine = ops.einsum("bid,bjd->bij", p, z)  # [batch, prediction i, target j]
@@ -61,11 +51,10 @@ def collapse_std(outputs):
 
 
 @register
-class SimSiamLoss(keras.losses.Loss):
-    """`loss(projections, predictions)`: `simsiam_loss` as a serializable Keras loss."""
+class SimSiamLoss(PredictionTargetLoss):
+    """SimSiam's negative cosine as a Keras loss (see `PredictionTargetLoss`)."""
+
+    loss_fn = staticmethod(simsiam_loss)
 
     def __init__(self, reduction="sum_over_batch_size", name="simsiam_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype or "float32")
-
-    def call(self, y_true, y_pred):
-        return simsiam_loss(y_true, y_pred)

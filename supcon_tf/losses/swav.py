@@ -14,6 +14,7 @@ import keras
 from keras import ops
 
 from supcon_tf import distribute
+from supcon_tf.inputs import check_finite
 from supcon_tf.registry import register
 from supcon_tf.validation import check_positive
 
@@ -45,24 +46,31 @@ def sinkhorn_knopp(scores, epsilon=0.05, iterations=3, queue_scores=None, queue_
     if len(scores.shape) != 2:
         raise ValueError(f"`scores` must have shape [batch, num_prototypes]; received shape "
                          f"{tuple(scores.shape)}.")
+    check_finite("scores", scores)
     local = ops.stop_gradient(ops.cast(scores, "float32"))
     scores_all, offset = distribute.cross_replica_concat(local)
-    mask, first = None, 0
+    counted, first = None, 0
     if queue_scores is not None:
+        check_finite("queue_scores", queue_scores)
         queue_scores = ops.stop_gradient(ops.cast(queue_scores, "float32"))
         first = queue_scores.shape[0]
-        mask = (ops.ones((first,), "float32") if queue_mask is None
-                else ops.cast(queue_mask, "float32"))
-        mask = ops.concatenate([mask, ops.ones((ops.shape(scores_all)[0],), "float32")])
-        mask = mask[:, None]
+        written = (ops.ones((first,), "bool") if queue_mask is None
+                   else ops.cast(queue_mask, "bool"))
+        counted = ops.concatenate([written, ops.ones((ops.shape(scores_all)[0],), "bool")])
+        counted = counted[:, None]
         scores_all = ops.concatenate([queue_scores, scores_all], axis=0)
-    # exp((s - max) / eps): the constant factor cancels in the first normalization.
-    q = ops.exp((scores_all - ops.max(scores_all)) / epsilon)  # [B, K]
-    if mask is None:
+        # Rows left out (not written yet) take no part, in the shift below included.
+        scores_all = ops.where(counted, scores_all, float("-inf"))
+    # exp((s - max_p) / eps) with the maximum of each prototype's column over the rows
+    # that count: exact (Sinkhorn-Knopp is invariant to scaling a column, and the first
+    # normalization below divides each column by its sum), and no column can underflow
+    # to all zeros (its maximum gives exp(0) = 1), as a global maximum lets a prototype
+    # far from every sample do at a small epsilon (all-NaN codes).
+    q = ops.exp((scores_all - ops.max(scores_all, axis=0, keepdims=True)) / epsilon)
+    if counted is None:
         batch = ops.cast(ops.shape(q)[0], "float32")
     else:
-        q = q * mask
-        batch = ops.sum(mask)
+        batch = ops.sum(ops.cast(counted, "float32"))
     prototypes = q.shape[-1]
     q = q / ops.sum(q)
     for _ in range(iterations):
@@ -91,6 +99,7 @@ def swav_loss(scores, temperature=0.1, epsilon=0.05, iterations=3, assign_views=
         raise ValueError(
             f"`scores` must hold at least 2 views and `assign_views` ({assign_views}) at most "
             f"as many as it holds; received shape {tuple(scores.shape)}.")
+    check_finite("scores", scores)
     scores = ops.cast(scores, "float32")
     log_p = ops.log_softmax(scores / temperature, axis=-1)  # [batch, views, K]
     total = 0.0

@@ -8,6 +8,7 @@ needs with it, so `y_pred` also holds the `target` projections [batch, k, p].
 Evaluation (`training=False`) encodes them too, with the teacher unchanged.
 """
 
+import keras
 from keras import ops
 
 from supcon_tf.heads import ProjectionHead
@@ -21,7 +22,8 @@ class MomentumModel(ContrastiveModel):
     Args (besides `ContrastiveModel`'s):
       momentum: the teacher's EMA momentum, in [0, 1].
       momentum_schedule: "constant" or "cosine" (from `momentum` to 1 over
-        `total_steps`, which the command line sets to the pretraining steps).
+        `total_steps`). Left None, the first `fit` sets `total_steps` to its epochs x
+        steps per epoch (the command line passes the pretraining steps).
       predictor_hidden_dims: None for no predictor, else the hidden widths of the
         predictor MLP (its output is as wide as the projection).
       predictor_batch_norm: BatchNorm after the predictor's hidden layers (BYOL: yes);
@@ -38,6 +40,11 @@ class MomentumModel(ContrastiveModel):
                                       else [int(d) for d in predictor_hidden_dims])
         self.predictor_batch_norm = bool(predictor_batch_norm)
         self.predictor = None
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        if self.teacher.schedule == "cosine" and self.teacher.total_steps is None:
+            callbacks = [_ScheduleFromFit(self.teacher), *(callbacks or [])]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def target_views(self, num_views):
         """Indices of the views the teacher encodes (all by default)."""
@@ -97,3 +104,21 @@ class MomentumModel(ContrastiveModel):
                       predictor_hidden_dims=self.predictor_hidden_dims,
                       predictor_batch_norm=self.predictor_batch_norm)
         return config
+
+
+class _ScheduleFromFit(keras.callbacks.Callback):
+    """Sets the teacher's `total_steps` to `fit`'s epochs x steps per epoch, before the
+    first step is traced (a schedule the constructor left open)."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher = teacher
+
+    def on_train_begin(self, logs=None):
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if not steps:
+            raise ValueError(
+                "The cosine momentum schedule needs `total_steps`, and `fit` cannot tell the "
+                "steps per epoch of this data (a dataset of unknown length); pass "
+                "total_steps= to the model or steps_per_epoch= to `fit`.")
+        self.teacher.total_steps = int(epochs) * int(steps)

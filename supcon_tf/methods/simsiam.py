@@ -44,7 +44,11 @@ class SimSiam(ContrastiveModel):
         super().build(input_shape)
         dim = int(self.head.compute_output_shape((None, None))[-1])  # dim(z)
         if self.predictor is None:
+            # Its BatchNorm is synchronized across replicas when the projector's is (one
+            # global batch's statistics, as on one device).
             self.predictor = ProjectionHead((self.predictor_dim or max(1, dim // 4),), dim,
+                                            sync_batch_norm=getattr(self.head,
+                                                                    "sync_batch_norm", False),
                                             normalize=False, name="predictor")
         if not self.predictor.built:
             self.predictor.build((None, dim))
@@ -60,7 +64,8 @@ class SimSiam(ContrastiveModel):
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):
         self.collapse.update_state(collapse_std(y_pred["projection"]))
-        return self.method_loss(y_pred["projection"], y_pred["prediction"], sample_weight)
+        return self.method_loss(y, dict(prediction=y_pred["prediction"],
+                                        target=y_pred["projection"]), sample_weight)
 
     def get_config(self):
         config = super().get_config()

@@ -66,10 +66,7 @@ class Teacher(keras.layers.Layer):
         super().__init__(**kwargs)
         check_probability("momentum", momentum)
         check_choice("schedule", schedule, SCHEDULES)
-        if schedule == "cosine":
-            if total_steps is None:
-                raise ValueError("`total_steps` must be set (> 0) for schedule='cosine'; "
-                                 "received total_steps=None.")
+        if total_steps is not None:  # None with "cosine": set before training (`fit` does).
             check_positive("total_steps", total_steps)
         self.momentum = float(momentum)
         self.schedule = schedule
@@ -103,6 +100,11 @@ class Teacher(keras.layers.Layer):
 
     def current_momentum(self):
         """The momentum the next `update()` uses: 0 at step 0, else m of the previous step."""
+        if self.schedule == "cosine" and self.total_steps is None:
+            raise ValueError(
+                "`total_steps` must be set (> 0) for schedule='cosine' before training; "
+                "received total_steps=None. Pass total_steps= to the model, or train with "
+                "`fit`, which sets it to epochs x steps per epoch.")
         step = self.step.value
         m = momentum_at(ops.maximum(step - 1, 0), self.momentum, self.schedule,
                         self.total_steps)

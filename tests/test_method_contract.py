@@ -1,0 +1,126 @@
+"""The contract every registered method keeps, parametrized over `methods.METHODS`.
+
+A new method joins with one entry in SPECS (its tiny constructor arguments and what it
+needs of a batch), not a copy of these tests. Checked here for each: `fit`, a `.keras`
+round trip that restores every variable (teacher, queues, prototypes, proxies) bit for
+bit and trains on identically, and bad input refused with a message naming it (too few
+views, missing labels, non-finite images). The method contract's other parts run where
+they need their own processes, and are held to the same list here: the 1/2/4-replica
+equality (tests/_replica_steps.py) and a 10/10 kill-and-resume campaign recorded in
+BENCHMARKS.md (tools/preemption_trials.py).
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from supcon_tf import encoders, losses, methods
+from supcon_tf.heads import ProjectionHead
+from tolerance import assert_close
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BATCH, SIZE = 8, 8
+
+# name: (constructor kwargs besides encoder/head, head kwargs, views per sample)
+SPECS = {
+    "supcon": (dict(), dict(hidden_dims=(8,), output_dim=4), 2),
+    "simclr": (dict(), dict(hidden_dims=(8,), output_dim=4), 2),
+    "moco": (dict(queue_size=16, momentum=0.9), dict(hidden_dims=(8,), output_dim=4), 2),
+    "supcon_moco": (dict(queue_size=16, symmetric=True), dict(hidden_dims=(8,), output_dim=4),
+                    2),
+    "byol": (dict(predictor_hidden_dims=(8,)),  # total_steps: taken from fit.
+             dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
+    "metric": (dict(loss=losses.ProxyAnchorLoss(4, lr_multiplier=10.0)),
+               dict(hidden_dims=(8,), output_dim=4), 1),
+    "simsiam": (dict(predictor_dim=2),
+                dict(hidden_dims=(8,), output_dim=8, output_batch_norm=True, normalize=False),
+                2),
+    "swav": (dict(num_prototypes=5, queue_size=BATCH), dict(hidden_dims=(8,), output_dim=4), 2),
+}
+
+
+def test_every_registered_method_has_a_spec():
+    assert sorted(SPECS) == sorted(methods.METHODS.names())
+
+
+def build(name):
+    kwargs, head, _ = SPECS[name]
+    encoder = encoders.get("small_cnn", input_shape=(SIZE, SIZE, 1), widths=(4, 8), dim=8)
+    model = methods.get(name, encoder=encoder, head=ProjectionHead(**head), **kwargs)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    return model
+
+
+def batches(name, steps=3, seed=0):
+    num_views = SPECS[name][2]
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(4), BATCH // 4 * steps)
+    views = rng.random((BATCH * steps, num_views, SIZE, SIZE, 1)).astype("float32")
+    return views + labels[:, None, None, None, None] / 8, labels
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_fit_then_keras_round_trip_restores_every_variable(name, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build(name)
+    views, labels = batches(name)
+    history = model.fit(views[:2 * BATCH], labels[:2 * BATCH], batch_size=BATCH, epochs=1,
+                        shuffle=False, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert type(restored) is type(model)
+    assert restored.method_loss.get_config() == model.method_loss.get_config()
+    assert len(restored.weights) == len(model.weights)
+    for saved, loaded in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(loaded), ops.convert_to_numpy(saved),
+                                      err_msg=saved.path)
+    # Training goes on from the same state: the next step's loss and weights agree.
+    x, y = views[2 * BATCH:], labels[2 * BATCH:]
+    restored.compile(optimizer=keras.optimizers.SGD(0.05))
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    got = restored.train_on_batch(x, y, return_dict=True)["loss"]
+    want = model.train_on_batch(x, y, return_dict=True)["loss"]
+    assert_close(got, want, terms=BATCH * 2 * (16 + BATCH), magnitude=max(1.0, abs(want)))
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_bad_batches_are_refused_with_their_name(name):
+    model = build(name)
+    views, labels = batches(name, steps=1)
+    if model.min_views > 1:
+        with pytest.raises(ValueError, match=r"at least \d+ view"):
+            model.fit(views[:, :model.min_views - 1], labels, batch_size=BATCH, verbose=0)
+    if model.requires_labels:
+        with pytest.raises(ValueError, match="labels"):
+            model.fit(views, batch_size=BATCH, verbose=0)
+    bad = views.copy()
+    bad[3, 0, 2, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="must be finite"):
+        model.fit(bad, labels, batch_size=BATCH, verbose=0)
+
+
+def test_every_method_is_in_the_replica_equality_run():
+    source = (ROOT / "tests" / "_replica_steps.py").read_text()
+    cases = source[source.index('sys.argv[3:] or ['):]
+    for name in SPECS:
+        assert f'"{name}"' in cases, f"{name} is not a case of tests/_replica_steps.py"
+
+
+# Methods whose 10-trial kill-and-resume campaign is recorded in BENCHMARKS.md, by the
+# config it ran; a method joins when its campaign is 10/10.
+CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digits_moco",
+             "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor"}
+
+
+def test_recorded_campaigns_are_ten_of_ten():
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    for name, config in CAMPAIGNS.items():
+        heading = f"### Trials of configs/{config}.py"
+        assert heading in text, f"{name}: no campaign recorded ({heading})"
+        section = text[text.index(heading):].split("\n### ")[0]
+        assert "**10/10 trials equal**" in section, f"{name}: campaign is not 10/10"
