@@ -26,18 +26,22 @@ from supcon_tf.export.loading import load_saved_model, read_class_names, read_co
 from supcon_tf.export.saved_model import (
     CLASS_NAMES_FILE,
     CONFIG_FILE,
+    EXPORT_ENTRIES,
     INPUT_DTYPES,
     OUTPUTS,
     SIGNATURE_OUTPUTS,
+    check_replaceable,
     export_saved_model,
 )
 
 __all__ = [
     "CLASS_NAMES_FILE",
     "CONFIG_FILE",
+    "EXPORT_ENTRIES",
     "INPUT_DTYPES",
     "OUTPUTS",
     "SIGNATURE_OUTPUTS",
+    "check_replaceable",
     "export_saved_model",
     "load_keras",
     "load_saved_model",
