@@ -183,6 +183,15 @@ def test_stale_locks_are_taken_over_live_ones_are_not(tmp_path):
             with pytest.raises(lock.WorkdirLocked, match="in use by another run"):
                 contender.acquire()
             assert lock.read_holder(folder)["token"] == "theirs", fields
+    # A contender killed while taking over left its successor file: cleared, then taken.
+    _write_lock(folder, host=here, pid=gone.pid)
+    _write_lock(folder, host=here, pid=gone.pid, token="killed-taker")
+    os.rename(folder / "run.lock", folder / "run.lock.theirs")
+    _write_lock(folder, host=here, pid=gone.pid)
+    contender = lock.WorkdirLock(folder).acquire()
+    assert lock.read_holder(folder)["token"] == contender.token
+    contender.release()
+    assert os.listdir(folder) == []
     (folder / "run.lock").write_text("something else")
     with pytest.raises(lock.WorkdirLocked, match="is not a lock file of supcon-tf"):
         lock.WorkdirLock(folder).acquire()
@@ -194,6 +203,9 @@ def test_lock_is_renewed_and_a_lost_lock_stops_the_run(tmp_path):
     first = lock.read_holder(tmp_path)["renewed_unix"]
     time.sleep(0.35)
     assert lock.read_holder(tmp_path)["renewed_unix"] > first
+    os.remove(tmp_path / "run.lock")  # Deleted by hand: the holder writes it again.
+    time.sleep(0.35)
+    assert lock.read_holder(tmp_path)["token"] == held.token and not lost
     deadline = time.time() + 5
     while not lost and time.time() < deadline:
         if lock.read_holder(tmp_path)["token"] != "theirs":  # (a renewal in flight wins)

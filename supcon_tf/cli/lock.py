@@ -98,8 +98,6 @@ def lock_path(workdir):
 
 def describe(holder, workdir):
     """'process 1234 on host h, started ... (lock file ..., renewed ...)'."""
-    if not holder:
-        return f"its lock file {lock_path(workdir)} was removed"
     return (f"process {holder.get('pid')} on host {holder.get('host')!r}, started "
             f"{holder.get('started')} (lock file {lock_path(workdir)}, last renewed "
             f"{holder.get('renewed')})")
@@ -197,6 +195,7 @@ class WorkdirLock:
                     "or pass another --workdir.")
             if self._take_over(holder):
                 break
+            time.sleep(0.2)  # Another run is taking it over now: see who got it.
         else:
             raise WorkdirLocked(f"Work directory {self.workdir!r}: could not take its lock "
                                 f"{self.path} (other runs keep taking it); try again.")
@@ -211,6 +210,11 @@ class WorkdirLock:
         contender that creates the successor file `run.lock.<stale token>` proceeds."""
         successor = f"{self.path}.{stale['token']}"
         if not self._create(successor):
+            try:  # Left by a contender killed while taking over: as stale as it.
+                if self._stale(_read(successor) or {}):
+                    files.remove_quietly(successor)
+            except ValueError:
+                pass
             return False
         try:
             current = read_holder(self.workdir)
@@ -227,8 +231,14 @@ class WorkdirLock:
                 holder = read_holder(self.workdir)
             except (ValueError, *files.WRITE_ERRORS):
                 continue  # Unreadable for a moment: try at the next renewal.
-            if holder is None or holder.get("token") != self.token:
-                self.lost = holder or {}
+            if holder is None:  # Deleted by hand: written again.
+                try:
+                    self._create(self.path)
+                except files.WRITE_ERRORS:
+                    pass
+                continue
+            if holder.get("token") != self.token:
+                self.lost = holder
                 self.held = False
                 self.on_lost()
                 return
