@@ -84,6 +84,20 @@ def tf_config_workers(environ=None):
         ) from None
 
 
+def is_chief(environ=None):
+    """Whether this process is the chief of its `TF_CONFIG` cluster: the `chief` task,
+    or worker 0 of a cluster without one; True without `TF_CONFIG` (a single worker)."""
+    environ = os.environ if environ is None else environ
+    if tf_config_workers(environ) == 0:
+        return True
+    config = json.loads(environ["TF_CONFIG"])
+    task = config.get("task") or {}
+    if task.get("type") == "chief":
+        return True
+    return ("chief" not in config["cluster"] and task.get("type", "worker") == "worker"
+            and int(task.get("index", 0)) == 0)
+
+
 def resolve_name(name="auto", tpu=None, environ=None, num_gpus=None, num_tpus=None):
     """The concrete strategy name `get_strategy` builds for `name`.
 

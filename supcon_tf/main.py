@@ -7,12 +7,17 @@
 
 Flags are read here and nowhere else; `supcon_tf.cli` takes explicit arguments.
 Rerunning a command on the same --workdir resumes it from its last checkpoint.
-Bad input (config keys, types, names, files, a workdir of another config) exits
-with status 2 and a message before any training; a NaN or infinite loss stops
-training at that step with status 3, its last checkpoint intact.
+Bad input (config keys, types, names, files, a workdir of another config or of
+other files, one that cannot be written or that another run holds) exits with
+status 2 and a message before any training; a NaN or infinite loss stops training
+at that step with status 3, a failed write (a full disk) with status 4, Ctrl-C
+with status 130: each with one paragraph naming the newest intact checkpoint and
+the command that resumes from it.
 """
 
+import errno
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -22,8 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads: n
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from supcon_tf.cli import session
-from supcon_tf.cli.errors import UsageError
+from supcon_tf.cli import errors, session
+from supcon_tf.cli.errors import UsageError, WriteFailedError
+from supcon_tf.cli.lock import describe as describe_holder
 
 MODES = ("all", "pretrain", "linear", "eval", "export")
 _CONFIG_GIVEN = False  # set by parse_flags: --config or an override was on the command line
@@ -45,10 +51,34 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete a run of another conf
                                "--workdir (pretrain/all), or replace an existing export.")
 
 
-def fail(message):
-    """Prints a one-paragraph error and exits with status 2 (bad input)."""
+def fail(message, status=errors.EXIT_USAGE):
+    """Prints a one-paragraph error and exits with `status` (default 2: bad input)."""
     print(f"supcon-tf: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(status)
+
+
+def resume_command(workdir):
+    """This command as it resumes the run in `workdir`: without --overwrite (which
+    would start again), with --workdir (else a new ./runs/<time> would be started)."""
+    args = [a for a in sys.argv[1:] if a != "--overwrite"]
+    if not any(a == "--workdir" or a.startswith("--workdir=") for a in args):
+        args.append(f"--workdir={workdir}")
+    return " ".join(["supcon-tf"] + [shlex.quote(a) for a in args])
+
+
+def _resume_note(workdir):
+    newest = session.newest_checkpoint(workdir)
+    where = (f"the newest intact checkpoint is {newest}" if newest else
+             "no checkpoint was written yet")
+    return f"{where}; the same command resumes from it: {resume_command(workdir)}"
+
+
+def _interrupted(prepared, workdir):
+    """The one line printed on Ctrl-C."""
+    training = prepared.run.training if prepared else None
+    reached = (f"at step {training.step}/{training.total_steps} of {training.name}"
+               if training else "before training")
+    return f"supcon-tf: interrupted {reached}; {_resume_note(workdir)}"
 
 
 def parse_flags(argv):
@@ -76,6 +106,7 @@ def main(argv):
         # Keras' note on subclassed models built by a first call (ours are, on purpose).
         warnings.filterwarnings("ignore", message=r"`build\(\)` was called on layer")
     start = time.time()
+    prepared, settings = None, None
     try:
         config_path = config_flags.get_config_filename(flags.FLAGS["config"])
         settings = session.Settings(
@@ -83,13 +114,31 @@ def main(argv):
             config_given=_CONFIG_GIVEN,
             workdir=_WORKDIR.value, mode=_MODE.value, strategy=_STRATEGY.value,
             tpu=_TPU.value, overwrite=_OVERWRITE.value)
-        result = session.prepare(settings).execute()
+        prepared = session.prepare(settings)
+        result = prepared.execute()
     except UsageError as e:  # Raised before any training of the stage that found it.
         fail(str(e))
     except FloatingPointError as e:  # methods.NonFiniteLossError: a NaN / inf loss.
-        print(f"supcon-tf: error: {e} Work directory: {settings.workdir or 'see above'}.",
-              file=sys.stderr, flush=True)
-        sys.exit(3)
+        fail(f"{e} Work directory: {settings.workdir or 'see above'}.",
+             errors.EXIT_NON_FINITE)
+    except OSError as e:  # WriteFailedError, or a full disk found by other code.
+        if not isinstance(e, WriteFailedError):
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            e = WriteFailedError(e.filename, e.strerror)
+        fail(f"{e} Nothing else was lost: {_resume_note(settings.workdir)} (once there is "
+             "space, or the file system is back).", errors.EXIT_WRITE_FAILED)
+    except KeyboardInterrupt:
+        if prepared is not None and prepared.lock.lost is not None:
+            fail(f"Stopped: another run took over work directory {prepared.workdir!r} "
+                 f"({describe_holder(prepared.lock.lost, prepared.workdir)}).")
+        if settings is None or settings.workdir is None:
+            raise  # Before the work directory was chosen: nothing to resume.
+        print(_interrupted(prepared, settings.workdir), file=sys.stderr, flush=True)
+        sys.exit(errors.EXIT_INTERRUPTED)
+    finally:
+        if prepared is not None:
+            prepared.close()
     session.print_result(result, time.time() - start)
 
 

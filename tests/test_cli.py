@@ -63,10 +63,9 @@ def test_linear_then_eval_and_export_modes(run_dir):
     assert printed and float(printed.group(1)) == pytest.approx(metrics["linear_top1"], abs=1e-4)
     assert {"linear/loss", "linear/test_top1"} <= _event_tags(os.path.join(run_dir, "logs"))
 
-    (s_export, out_export), (s_eval, out_eval) = run_many([
-        ["--mode=export", f"--workdir={run_dir}"],
-        ["--mode=eval", f"--workdir={run_dir}", "--verbosity=-1"],
-    ])
+    # One after the other: a work directory takes one run at a time (its lock).
+    s_export, out_export = run_cli(["--mode=export", f"--workdir={run_dir}"])
+    s_eval, out_eval = run_cli(["--mode=eval", f"--workdir={run_dir}", "--verbosity=-1"])
     assert s_export == 0, out_export
     export_dir = os.path.join(run_dir, "export")
     assert f"exported model: {export_dir}" in out_export

@@ -134,6 +134,10 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
     (taken / "config.json").write_text(json.dumps(schema.resolve(other)))
     a_file = tmp_path / "a_file"
     a_file.write_text("not a directory")
+    project = tmp_path / "project"  # A user's folder: --overwrite must delete nothing.
+    (project / "thesis").mkdir(parents=True)
+    (project / "thesis" / "chapter1.tex").write_text("\\chapter{One}")
+    (project / "notes.txt").write_text("remember")
     one_class = tmp_path / "one_class"
     for split in ("train", "test"):
         (one_class / split / "cats").mkdir(parents=True)
@@ -152,6 +156,10 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
         (TINY + [f"--workdir={taken}"],
          ["holds a run of a different config", "method: 'simclr' -> 'supcon'", "--overwrite"]),
         (TINY + [f"--workdir={a_file}"], ["is an existing file, not a directory"]),
+        (TINY + [f"--workdir={project}", "--overwrite"],
+         [f"--overwrite deletes only a run's own files, and {str(project)!r} is not a run's "
+          "work directory (notes.txt, thesis); nothing was deleted", f"{project}/run"]),
+
         (TINY + [f"--config.dataset.name=folder:{one_class}",
                  "--config.pretrain.batch_size=2", "--config.linear.batch_size=2"],
          ["has 1 class(es) (cats)", "needs at least 2"]),
@@ -169,6 +177,9 @@ def test_bad_input_exits_2_with_a_message(tmp_path):
     # Nothing was trained or claimed: the refused workdir still holds the other run only.
     assert sorted(os.listdir(taken)) == ["config.json"]
     assert not os.path.exists(tmp_path / "w")
+    assert (project / "thesis" / "chapter1.tex").read_text() == "\\chapter{One}"
+    assert sorted(os.listdir(project)) == ["notes.txt", "thesis"]
+
 
 
 def test_nan_loss_stops_with_status_3_and_keeps_the_last_checkpoint(tmp_path):

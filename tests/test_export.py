@@ -1,7 +1,9 @@
 """SavedModel export for TF Hub, loading without the package, `.keras` round trips, bad input."""
 
 import json
+import os
 import pathlib
+import shutil
 
 import keras
 import numpy as np
@@ -139,13 +141,33 @@ def test_export_refuses_bad_input(run, tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-def test_overwrite_replaces_an_export_and_heads_are_optional(run, tmp_path):
+def test_overwrite_replaces_only_an_export_and_heads_are_optional(run, tmp_path,
+                                                                  monkeypatch):
+    kwargs = dict(encoder=run.encoder, image_shape=helpers.IMAGE_SHAPE, overwrite=True)
+    # A folder of other files is not replaced: nothing in it is deleted.
     path = tmp_path / "export"
     path.mkdir()
-    (path / "stale.txt").write_text("old")
-    export.export_saved_model(path, encoder=run.encoder, image_shape=helpers.IMAGE_SHAPE,
-                              overwrite=True)
-    assert not (path / "stale.txt").exists()
+    (path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"is not an export \(it holds notes.txt\); "
+                                         "overwrite replaces only an export"):
+        export.export_saved_model(path, **kwargs)
+    assert (path / "notes.txt").read_text() == "mine"
+    # An export is replaced; a write that fails (a full disk) leaves it and no staging.
+    shutil.copytree(run.export_dir, path, dirs_exist_ok=True)
+    (path / "notes.txt").unlink()
+    before = sorted(os.listdir(path)), (path / "saved_model.pb").read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "saved_model.pb; No space left "
+                                               "on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tf.saved_model, "save", full_disk)
+        with pytest.raises(tf.errors.ResourceExhaustedError):
+            export.export_saved_model(path, **kwargs)
+    assert sorted(os.listdir(tmp_path)) == ["export"]  # no staging folder left
+    assert (sorted(os.listdir(path)), (path / "saved_model.pb").read_bytes()) == before
+    export.export_saved_model(path, **kwargs)
     loaded = export.load_saved_model(path)
     assert sorted(loaded.signatures) == ["embed", "serving_default"]
     images, _ = helpers.data(n=4, seed=5)

@@ -5,8 +5,10 @@ value, in order) and `ckpt-<step>.json` (the commit marker: step, epoch and what
 the caller records). Each is written to a temporary name and renamed into place, the
 marker last; a checkpoint counts only once its marker exists. So a kill at any moment
 of a save leaves the previous checkpoint as the latest one, and older checkpoints are
-deleted only after a newer one is complete. Files go through `tf.io.gfile`, so the
-work directory may be local or a bucket (`gs://...`).
+deleted only after a newer one is complete. A save that fails (a full disk) removes
+what it wrote and raises `WriteFailedError`, the previous checkpoint still the latest.
+Files go through `tf.io.gfile`, so the work directory may be local or a bucket
+(`gs://...`).
 
 Saving variable values (model and optimizer, in the order the code builds them) rather
 than an object graph keeps the format independent of how layers track sublayers.
@@ -21,10 +23,14 @@ import signal
 import numpy as np
 import tensorflow as tf
 
-# Faults for the preemption tests only: "kill_at_step=N" (SIGKILL after training
-# step N) or "kill_in_save=N" (SIGKILL in the middle of writing the N-th checkpoint
-# this process saves), in every stage, or "STAGE:kill_at_step=N" in that stage only
-# (e.g. "linear:kill_in_save=1"), so that a run can be killed in a later stage.
+from supcon_tf.cli import files
+
+# Faults for the tests only: "kill_at_step=N" (SIGKILL after training step N),
+# "kill_in_save=N" (SIGKILL in the middle of writing the N-th checkpoint this process
+# saves), "sigint_at_step=N" (SIGINT, as Ctrl-C sends, after step N) or
+# "write_error_in_save=N" (the N-th checkpoint's data file fails half written, as on a
+# full disk), in every stage, or "STAGE:KIND=N" in that stage only (e.g.
+# "linear:kill_in_save=1"), so that a run can be stopped in a later stage.
 FAULT_ENV = "SUPCON_TF_FAULT"
 
 _NAME = re.compile(r"^ckpt-(\d+)\.json$")
@@ -55,11 +61,18 @@ class NonFiniteWeightsError(FloatingPointError):
             "is intact. Lower the learning rate or check the inputs.")
 
 
-def _write_atomic(path, data):
-    tmp = f"{path}.tmp"
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-        f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+def newest(root):
+    """The path (without suffix) of the newest complete checkpoint in any stage folder
+    under `root` (`WORKDIR/checkpoints`), by the time its marker was written; or None."""
+    found = []
+    if tf.io.gfile.isdir(root):
+        for stage in tf.io.gfile.listdir(root):
+            checkpointer = Checkpointer(f"{str(root).rstrip('/')}/{stage.rstrip('/')}")
+            steps = checkpointer.steps()
+            if steps:
+                marker = checkpointer._path(steps[-1], "json")
+                found.append((tf.io.gfile.stat(marker).mtime_nsec, marker[:-len(".json")]))
+    return max(found)[1] if found else None
 
 
 class Checkpointer:
@@ -113,15 +126,18 @@ class Checkpointer:
         np.savez(buffer, *arrays)
         data = buffer.getvalue()
         self._saves += 1
-        if fault("kill_in_save", os.path.basename(self.directory.rstrip("/"))) == self._saves:
+        stage = os.path.basename(self.directory.rstrip("/"))
+        if fault("kill_in_save", stage) == self._saves:
             # A torn write where the data file lands and the marker never does.
             with tf.io.gfile.GFile(self._path(step, "npz"), "wb") as f:
                 f.write(data[: len(data) // 2])
             die()
-        _write_atomic(self._path(step, "npz"), data)
+        fail = len(data) // 2 if fault("write_error_in_save", stage) == self._saves else None
+        files.write_atomic(self._path(step, "npz"), data, fail_after=fail)
         marker = dict(meta, step=int(step), num_variables=len(arrays),
                       shapes=[list(a.shape) for a in arrays])
-        _write_atomic(self._path(step, "json"), json.dumps(marker, indent=1).encode())
+        with files.cleaned_up(self._path(step, "npz"), self._path(step, "json")):
+            files.write_atomic(self._path(step, "json"), json.dumps(marker, indent=1).encode())
         for old in self.steps()[: -self.keep]:
             tf.io.gfile.remove(self._path(old, "json"))  # Marker first: never half-valid.
             tf.io.gfile.remove(self._path(old, "npz"))

@@ -1,17 +1,22 @@
 """From parsed command-line values to a run: every check first, then the stages.
 
 `prepare(Settings(...))` does everything that can fail on bad input (config file,
-keys, types, names, work directory) and raises `UsageError` before any training;
-`Session.execute()` then runs the requested mode.
+keys, types, names, work directory: whose it is, whether it can be written, whether
+another run holds it) and raises `UsageError` before any training; it then takes the
+work directory's lock, and `Session.execute()` runs the requested mode and lets it go.
 """
 
 import dataclasses
 import os
 import re
 
-from supcon_tf.cli import config_files, schema
+from supcon_tf.cli import checkpoint, config_files, schema
 from supcon_tf.cli import workdir as wd
 from supcon_tf.cli.errors import UsageError
+from supcon_tf.cli.lock import WorkdirLock
+
+# Keys every run record (config.json) has held since the first version.
+_RECORD_KEYS = {"method", "dataset", "encoder", "pretrain", "linear"}
 
 _CONFIG_ARG = re.compile(r"^--config=(.*)$")
 _OVERRIDE_ARG = re.compile(r"^--config\.([\w.]+)(=.*)?$")
@@ -103,7 +108,11 @@ def _check_config_file(settings):
 def _stored_resolved(workdir):
     """The workdir's recorded config with keys added since it was written at their
     defaults (so an older run still compares equal), or None."""
-    stored = wd.stored_config(workdir)
+    try:
+        stored = wd.stored_config(workdir)
+    except ValueError as e:  # Not JSON: not a record this package wrote.
+        raise UsageError(f"Work directory {workdir!r} holds a {wd.CONFIG_FILE} that is not "
+                         f"a run's record ({e}); pass another --workdir.") from None
     if stored is None:
         return None
     try:
@@ -111,6 +120,16 @@ def _stored_resolved(workdir):
     except UsageError as e:
         raise UsageError(f"Work directory {workdir!r} records a config this version cannot "
                          f"read: {e}") from e
+
+
+def _holds_run(workdir):
+    """Whether `workdir`'s config.json is a run record this package wrote."""
+    try:
+        stored = wd.stored_config(workdir)
+        return (isinstance(stored, dict) and _RECORD_KEYS <= set(stored)
+                and _stored_resolved(workdir) is not None)
+    except (ValueError, UsageError):
+        return False
 
 
 def _resolved_config(settings, workdir):
@@ -125,13 +144,24 @@ def _resolved_config(settings, workdir):
 class Session:
     """A validated invocation, ready to run its mode."""
 
-    def __init__(self, settings, config, workdir, run):
+    def __init__(self, settings, config, workdir, run, lock):
         self.settings = settings
         self.config = config
         self.workdir = workdir
         self.run = run
+        self.lock = lock
+
+    def close(self):
+        """Lets the work directory's lock go (done by `execute` when it ends)."""
+        self.lock.release()
 
     def execute(self):
+        try:
+            return self._execute()
+        finally:
+            self.close()
+
+    def _execute(self):
         mode, run = self.settings.mode, self.run
         result = {"workdir": self.workdir, "config": self.settings.config_path,
                   "method": self.config["method"], "dataset": self.config["dataset"]["name"]}
@@ -153,16 +183,20 @@ class Session:
 
 def prepare(settings, log=print):
     """Checks everything and builds the run; raises `UsageError` on bad input."""
+    from supcon_tf import distribute
     from supcon_tf.cli import build
 
     mode = settings.mode
-    if mode not in ("all", "pretrain") and not settings.workdir:
+    new_run = mode in ("all", "pretrain")
+    if not new_run and not settings.workdir:
         raise UsageError(f"--mode={mode} works on an existing run: pass --workdir=DIR of a "
                          "run started with --mode=all or pretrain.")
-    workdir = wd.check_directory(settings.workdir or wd.default_workdir())
+    workdir = wd.check_directory(os.path.expanduser(settings.workdir or wd.default_workdir()))
+    settings.workdir = workdir  # The default filled in: a failure's message names it.
+    wd.check_claim(workdir, settings.overwrite and new_run, _holds_run(workdir))
     config = _resolved_config(settings, workdir)
     stored = _stored_resolved(workdir)
-    if mode not in ("all", "pretrain"):
+    if not new_run:
         if stored is None:
             raise UsageError(f"Work directory {workdir!r} holds no run (no "
                              f"{wd.CONFIG_FILE}); start one with --mode=all or pretrain.")
@@ -170,14 +204,27 @@ def prepare(settings, log=print):
                              hint=" Run this mode without --config to use the recorded one.")
     elif not settings.overwrite:
         wd.check_same_config(workdir, stored, config)
-    strategy = build.get_strategy(settings.strategy, settings.tpu)
+    strategy = build.get_strategy(settings.strategy, settings.tpu)  # Checks TF_CONFIG too.
+    is_chief = distribute.is_chief()
+    if is_chief:
+        wd.check_writable(workdir)
     _set_globals(config)
     from supcon_tf.cli.stages import Run
 
     run = Run(config, workdir, strategy, log=log)
-    if mode in ("all", "pretrain"):
-        wd.prepare(workdir, config, overwrite=settings.overwrite)
-    return Session(settings, config, workdir, run)
+    lock = WorkdirLock(workdir, is_chief=is_chief).acquire()
+    try:
+        if new_run:
+            wd.prepare(workdir, config, overwrite=settings.overwrite)
+    except BaseException:
+        lock.release()
+        raise
+    return Session(settings, config, workdir, run, lock)
+
+
+def newest_checkpoint(workdir):
+    """The newest complete checkpoint in `workdir` (a path), or None."""
+    return checkpoint.newest(wd.path(workdir, "checkpoints"))
 
 
 def _set_globals(config):

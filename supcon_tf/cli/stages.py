@@ -11,8 +11,8 @@ import os
 import numpy as np
 
 from supcon_tf import data, evaluation, export, methods, views
-from supcon_tf.cli import build, workdir as wd
-from supcon_tf.cli.errors import UsageError
+from supcon_tf.cli import build, checkpoint, files, workdir as wd
+from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.training import ResumableFit, summary_writer
 
 
@@ -55,6 +55,7 @@ class Run:
         self.resize = None
         self._train_cache = None
         self._built = {}  # models restored once and shared by the stages of this process
+        self.training = None  # the ResumableFit that trains now (for an interrupt's report)
         if config["views"]["augment_on"] == "device" and self.info.image_shape[0] is None:
             self.resize = self.input_shape[:2]  # Device batches need one image size.
         self.pretrain_augmenter = build.augmenter(
@@ -245,7 +246,8 @@ class Run:
                 self.eval_data(self.train_data), self.eval_data(self.test_data),
                 every_n_epochs=c["eval"]["knn_every_epochs"], k=c["eval"]["knn_k"],
                 temperature=c["eval"]["knn_temperature"]))
-        self._pretrain_fit(model, variables, callbacks).run()
+        self.training = self._pretrain_fit(model, variables, callbacks)
+        self.training.run()
         self._built["pretrained"] = model
         return model
 
@@ -253,6 +255,7 @@ class Run:
         """Trains (or resumes) stage 2, evaluates it and writes `metrics.json`."""
         pretrained, classifier, fit = self._classifier()
         if fit is not None:
+            self.training = fit
             fit.run()
             fit.restore()
         results = classifier.evaluate(self.eval_data(self.test_data), verbose=0,
@@ -298,13 +301,25 @@ class Run:
         if os.path.exists(target) and not overwrite:
             raise UsageError(f"Export folder {target!r} already exists; pass --overwrite to "
                              "replace it.")
-        export.export_saved_model(
-            target, encoder=pretrained.encoder,
-            head=None if self.config["method"] == "ce" else pretrained.head,
-            classifier_head=classifier.head, image_shape=self.input_shape,
-            class_names=self.class_names, config=self.config, overwrite=overwrite)
-        if self.config["export"]["keras_file"]:
-            export.save_keras(os.path.join(target, "model.keras"), classifier, overwrite=True)
+        try:
+            export.check_replaceable(target)
+        except ValueError as e:
+            raise UsageError(f"--overwrite: {e}") from None
+        if checkpoint.fault("write_error_in_export"):
+            raise WriteFailedError(target, "No space left on device (a test fault, "
+                                   "SUPCON_TF_FAULT)")
+        try:
+            export.export_saved_model(
+                target, encoder=pretrained.encoder,
+                head=None if self.config["method"] == "ce" else pretrained.head,
+                classifier_head=classifier.head, image_shape=self.input_shape,
+                class_names=self.class_names, config=self.config, overwrite=overwrite)
+            if self.config["export"]["keras_file"]:
+                export.save_keras(os.path.join(target, "model.keras"), classifier,
+                                  overwrite=True)
+        except files.WRITE_ERRORS as e:  # A full disk: the staged copy is gone.
+            raise WriteFailedError(getattr(e, "filename", None) or target,
+                                   files.reason(e)) from e
         return target
 
     def evaluate(self):

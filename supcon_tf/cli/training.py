@@ -11,6 +11,8 @@ Preemption-safe training needs three things that `fit` alone does not give:
 Each epoch is one `fit` call on that epoch's pipeline (the compiled step is reused).
 """
 
+import os
+import signal
 import time
 
 import keras
@@ -39,12 +41,14 @@ def epoch_seed(seed, epoch):
 
 
 class _StepHooks(keras.callbacks.Callback):
-    """Saves every `every` steps (and dies there when a test fault asks for it)."""
+    """Saves every `every` steps (and is killed or interrupted there when a test fault
+    asks for it)."""
 
     def __init__(self, loop):
         super().__init__()
         self.loop = loop
         self.kill_at = checkpoint.fault("kill_at_step", loop.name)
+        self.interrupt_at = checkpoint.fault("sigint_at_step", loop.name)
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.loop.step = self.loop.fit_base + batch + 1
@@ -53,6 +57,9 @@ class _StepHooks(keras.callbacks.Callback):
             self.loop.save(step)
         if self.kill_at is not None and step >= self.kill_at:
             checkpoint.die()
+        if self.interrupt_at is not None and step >= self.interrupt_at:
+            self.interrupt_at = None
+            os.kill(os.getpid(), signal.SIGINT)  # What Ctrl-C sends.
 
 
 class _Summaries(keras.callbacks.Callback):

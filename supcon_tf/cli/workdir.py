@@ -8,21 +8,34 @@ Layout:
   metrics.json             final linear-evaluation top-1 / top-5
   export/                  the exported SavedModel (and `model.keras`)
   eval/                    evaluation report and pictures
+  run.lock                 the running run's lock (see `supcon_tf.cli.lock`)
 
 A work directory belongs to one config: starting a run whose resolved config differs
-from the recorded one is refused unless the caller asks to overwrite.
+from the recorded one is refused unless the caller asks to overwrite. Overwriting
+deletes a run's own entries (the names above) and only in a run's work directory
+(a config.json the package wrote, nothing but run entries); a folder that holds
+anything else is never deleted from, and a new run is not started in it.
 """
 
 import datetime
 import json
 import os
+import re
+import uuid
 
 import tensorflow as tf
 
+from supcon_tf.cli import files
 from supcon_tf.cli.errors import UsageError
+from supcon_tf.cli.lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+# The entries a run makes, and the temporary names of their writes (a file's `.tmp`,
+# the export's staging folder `.export.*`, the lock's and the write probe's).
+RUN_ENTRIES = (CONFIG_FILE, METRICS_FILE, "checkpoints", "logs", "eval", "export", LOCK_FILE)
+_RUN_TEMPORARY = re.compile(
+    r"^(config\.json|metrics\.json)\.tmp$|^\.export\.|^run\.lock\.|^\.supcon-tf-probe-")
 
 
 def default_workdir(root="runs"):
@@ -69,11 +82,95 @@ def _differences(old, new, prefix=""):
 
 
 def write_json(file_path, data):
-    """Writes `data` as JSON atomically (temporary file, then rename)."""
-    tmp = f"{file_path}.tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tf.io.gfile.rename(tmp, file_path, overwrite=True)
+    """Writes `data` as JSON atomically (temporary file, then rename); raises
+    `WriteFailedError` if that fails."""
+    files.write_atomic(file_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _entries(workdir):
+    """The names in `workdir` (none if it does not exist), without trailing slashes."""
+    if not tf.io.gfile.isdir(workdir):
+        return []
+    return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(workdir))
+
+
+def _shown(names, limit=5):
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_claim(workdir, overwrite, is_run):
+    """Raises `UsageError` unless this run may use `workdir`.
+
+    `is_run`: whether its config.json is a run record this package wrote. A folder
+    that is empty (its lock aside) or holds a run is fine; with `overwrite` it must be
+    a run's work directory and hold nothing but a run's entries, so that deleting
+    them deletes nothing else. A folder of other files is never used.
+    """
+    names = [n for n in _entries(workdir) if not n.startswith(LOCK_FILE)]
+    if not names:
+        return
+    foreign = [n for n in names if n not in RUN_ENTRIES and not _RUN_TEMPORARY.match(n)]
+    if overwrite and (foreign or not is_run):
+        what = ("holds files that are not a run's" if is_run else "is not a run's work "
+                "directory") + f" ({_shown(foreign or names)})"
+        raise UsageError(
+            f"--overwrite deletes only a run's own files, and {workdir!r} {what}; nothing "
+            "was deleted. Pass a new --workdir for this run (e.g. "
+            f"--workdir={path(workdir, 'run')}).")
+    if foreign and not is_run:
+        raise UsageError(
+            f"Work directory {workdir!r} is not empty and holds no run ({_shown(foreign)}); "
+            f"pass a new or empty --workdir (e.g. --workdir={path(workdir, 'run')}).")
+
+
+def check_writable(workdir):
+    """Raises `UsageError` naming the path and the reason if `workdir` cannot be created
+    or written; leaves nothing behind (folders it had to create are removed again)."""
+    created, folder = [], str(workdir).rstrip("/")
+    try:
+        while folder and not tf.io.gfile.exists(folder):
+            created.append(folder)
+            parent = os.path.dirname(folder)
+            folder = parent if parent != folder else ""
+    except files.WRITE_ERRORS:
+        pass
+    probe = path(workdir, f".supcon-tf-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        tf.io.gfile.makedirs(workdir)
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("supcon-tf checks that the work directory is writable\n")
+        tf.io.gfile.remove(probe)
+    except files.WRITE_ERRORS as error:
+        files.remove_quietly(probe)
+        raise UsageError(
+            f"Work directory {workdir!r} cannot be {'created' if created else 'written'}: "
+            f"{files.reason(error)}. Pass a --workdir in a folder you can write to.") from None
+    finally:
+        for folder in created:  # Deepest first: only the folders this check made.
+            _remove_if_empty(folder)
+    return workdir
+
+
+def _remove_if_empty(folder):
+    try:
+        if tf.io.gfile.isdir(folder) and not tf.io.gfile.listdir(folder):
+            tf.io.gfile.rmtree(folder)
+    except files.WRITE_ERRORS:
+        pass
+
+
+def clear_run(workdir):
+    """Deletes a run's entries (and leftover temporaries) from `workdir`, its lock aside;
+    `check_claim(..., overwrite=True)` has made sure that is all it holds."""
+    for name in _entries(workdir):
+        if name.startswith(LOCK_FILE) or not (name in RUN_ENTRIES or _RUN_TEMPORARY.match(name)):
+            continue
+        target = path(workdir, name)
+        if tf.io.gfile.isdir(target):
+            tf.io.gfile.rmtree(target)
+        else:
+            tf.io.gfile.remove(target)
 
 
 def check_same_config(workdir, stored, config, hint=None):
@@ -92,10 +189,11 @@ def check_same_config(workdir, stored, config, hint=None):
 def prepare(workdir, config, overwrite=False):
     """Claims `workdir` for `config` (a resolved dict) and records it in config.json.
 
-    With `overwrite`, everything an earlier run left there is deleted first.
+    With `overwrite`, the entries an earlier run left there are deleted first (see
+    `check_claim`, which must have passed).
     """
-    if overwrite and tf.io.gfile.exists(workdir):
-        tf.io.gfile.rmtree(workdir)
+    if overwrite:
+        clear_run(workdir)
     tf.io.gfile.makedirs(workdir)
     write_json(path(workdir, CONFIG_FILE), _normalized(config))
     return workdir

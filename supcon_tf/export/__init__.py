@@ -16,6 +16,9 @@
   take uint8 images in [0, 255].
 - assets: `class_names.txt` (one per line) and `config.json`.
 
+`overwrite=True` replaces only an export (or an empty folder): a folder holding other
+files is refused, nothing in it deleted (`check_replaceable`).
+
 `load_saved_model` loads one with clear errors; `save_keras` / `load_keras` round-trip
 the full Keras models. TensorFlow is imported inside the functions: the package may
 load under JAX.
@@ -26,18 +29,22 @@ from supcon_tf.export.loading import load_saved_model, read_class_names, read_co
 from supcon_tf.export.saved_model import (
     CLASS_NAMES_FILE,
     CONFIG_FILE,
+    EXPORT_ENTRIES,
     INPUT_DTYPES,
     OUTPUTS,
     SIGNATURE_OUTPUTS,
+    check_replaceable,
     export_saved_model,
 )
 
 __all__ = [
     "CLASS_NAMES_FILE",
     "CONFIG_FILE",
+    "EXPORT_ENTRIES",
     "INPUT_DTYPES",
     "OUTPUTS",
     "SIGNATURE_OUTPUTS",
+    "check_replaceable",
     "export_saved_model",
     "load_keras",
     "load_saved_model",

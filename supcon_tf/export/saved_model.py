@@ -19,6 +19,9 @@ SIGNATURE_OUTPUTS = {
 INPUT_DTYPES = ("float32", "uint8")
 CLASS_NAMES_FILE = "class_names.txt"
 CONFIG_FILE = "config.json"
+# What an export folder holds: the SavedModel's entries, and the command line's
+# `model.keras` beside them.
+EXPORT_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "model.keras")
 
 
 def _check_image_shape(image_shape):
@@ -187,6 +190,24 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
     return obj, signatures
 
 
+def check_replaceable(path):
+    """Raises `ValueError` unless `overwrite=True` may replace `path`: it is missing, an
+    empty directory, or an export (a saved_model.pb and nothing but an export's
+    entries), so that replacing it deletes nothing else."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(f"`path` {str(path)!r} exists and is not a directory.")
+    names = sorted(p.name for p in path.iterdir())
+    foreign = [n for n in names if n not in EXPORT_ENTRIES]
+    if names and (foreign or "saved_model.pb" not in names):
+        shown = ", ".join((foreign or names)[:5]) + (" ..." if len(foreign or names) > 5 else "")
+        raise ValueError(
+            f"`path` {str(path)!r} is not an export (it holds {shown}); overwrite replaces "
+            "only an export, so nothing was deleted. Choose another path.")
+
+
 def export_saved_model(path, *, encoder, head=None, classifier_head=None, image_shape,
                        class_names=None, config=None, overwrite=False, preprocessing=None,
                        allow_untrained=False):
@@ -194,7 +215,8 @@ def export_saved_model(path, *, encoder, head=None, classifier_head=None, image_
 
     Args:
       path: the directory to write; it must not exist unless `overwrite=True` (then
-        it is replaced only once the new export has been written).
+        it is replaced only once the new export has been written, and only if it is
+        empty or an export: see `check_replaceable`).
       encoder: a built Keras model, float images [batch, H, W, C] -> representation.
       head: the run's `ProjectionHead` (or None: no `projection` / `project`).
       classifier_head: the linear head of a trained `LinearClassifier` (a
@@ -259,8 +281,7 @@ def export_saved_model(path, *, encoder, head=None, classifier_head=None, image_
         raise ValueError(
             f"`path` {str(path)!r} already exists; pass overwrite=True to replace it."
         )
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"`path` {str(path)!r} exists and is not a directory.")
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
         asset_dir = os.path.join(tmp, "assets_src")
