@@ -11,7 +11,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 def version():
     """`supcon_tf.__version__`, read without importing the package: its one source."""
     text = (HERE / "supcon_tf" / "__init__.py").read_text(encoding="utf-8")
-    return re.search(r'^__version__ = "([^"]+)"$', text, flags=re.M).group(1)
+    return re.search(r'^__version__ = "([^"]+)"', text, flags=re.M).group(1)
 
 
 setup(

@@ -139,3 +139,10 @@ def test_installed_wheel_runs_from_any_directory(dist):
     for name, summary in config_files.bundled_configs().items():
         assert f"  {name}" in found["listing"] and summary in found["listing"]
     assert found["config_dir"] in found["listing"]
+
+
+def test_star_import_gives_the_public_api():
+    namespace = {}
+    exec("from supcon_tf import *", namespace)  # Every name of __all__ is a string that resolves.
+    assert all(isinstance(name, str) for name in supcon_tf.__all__)
+    assert {"SupCon", "SupConMoCo", "SwAV", "Teacher", "export"} <= set(namespace)
