@@ -87,10 +87,11 @@ def main(argv):
         warnings.filterwarnings("ignore", message=r"`build\(\)` was called on layer")
     start = time.time()
     try:
-        given = flags.FLAGS["config"].present  # Not without a default config installed.
+        # Absent only without --config and without a default config installed.
+        present = flags.FLAGS["config"].present
         settings = session.Settings(
-            config=_CONFIG.value if given else None,
-            config_path=config_flags.get_config_filename(flags.FLAGS["config"]) if given
+            config=_CONFIG.value if present else None,
+            config_path=config_flags.get_config_filename(flags.FLAGS["config"]) if present
             else None,
             config_given=_CONFIG_GIVEN,
             workdir=_WORKDIR.value, mode=_MODE.value, strategy=_STRATEGY.value,
