@@ -1,15 +1,30 @@
 """supcon-tf: supervised contrastive learning (SupCon) and SimCLR for Keras 3 / TensorFlow."""
 
+import pathlib
+import re
+
 from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def version():
+    """`supcon_tf.__version__`, read without importing the package: its one source."""
+    text = (HERE / "supcon_tf" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, flags=re.M).group(1)
+
 
 setup(
     name="supcon-tf",
-    version="0.1.0",
+    version=version(),
     description="Supervised contrastive learning and SimCLR for Keras 3 and TensorFlow.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["supcon_tf", "supcon_tf.*"]),
+    # The top-level configs/ folder is the package supcon_tf.configs: one copy, shipped.
+    packages=find_packages(include=["supcon_tf", "supcon_tf.*"]) + ["supcon_tf.configs"],
+    package_dir={"supcon_tf.configs": "configs"},
+    include_package_data=True,  # The package's data files (MANIFEST.in), in the wheel too.
     install_requires=[
         "tensorflow~=2.21.0",
         "keras>=3.10",
@@ -29,6 +44,8 @@ setup(
             "pytest>=8",
             "tf-keras~=2.21.0",  # only for hub.KerasLayer tests
             "jax[cpu]>=0.4.30",  # the core tests also run on Keras' JAX backend
+            "build>=1.0",  # tests/test_packaging.py: `python -m build --no-isolation`
+            "wheel",  # ... whose wheel needs it with setuptools < 70.1 (Python 3.11's venvs)
         ],
         "jax": ["jax>=0.4.30"],
         "bench": ["torch==2.13.0"],  # the PyTorch reference of tools/bench_step.py (CPU wheel)

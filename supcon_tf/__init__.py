@@ -38,7 +38,7 @@ from supcon_tf.methods import (
     Teacher,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # The one source: setup.py reads it for the distribution's metadata.
 
 _LAZY = ("data", "views", "optimizers", "precision", "evaluation", "export")
 
@@ -70,10 +70,10 @@ __all__ = [
     "SimSiamLoss",
     "SupCon",
     "SupConLoss",
-    SupConMoCo,
-    SwAV,
-    SwAVLoss,
-    Teacher,
+    "SupConMoCo",
+    "SwAV",
+    "SwAVLoss",
+    "Teacher",
     "contrastive_loss",
     "sinkhorn_knopp",
     "distribute",

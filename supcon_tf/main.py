@@ -1,9 +1,12 @@
 """The `supcon-tf` command: config file -> objects in strategy scope -> fit -> export.
 
-  supcon-tf                                   # configs/digits_supcon.py into ./runs/<time>
-  supcon-tf --config=configs/cifar10_supcon.py --workdir=DIR [--config.pretrain.epochs=10]
+  supcon-tf                                   # digits_supcon into ./runs/<time>
+  supcon-tf --config=cifar10_supcon --workdir=DIR [--config.pretrain.epochs=10]
             [--mode=all|pretrain|linear|eval|export] [--strategy=auto|cpu|gpu|mirrored|
             multi_worker|tpu --tpu=ADDRESS] [--overwrite]
+  supcon-tf --list-configs                    # the bundled configs, one line each
+
+`--config` takes a bundled config's name (`NAME` or `NAME:local`) or a file path.
 
 Flags are read here and nowhere else; `supcon_tf.cli` takes explicit arguments.
 Rerunning a command on the same --workdir resumes it from its last checkpoint.
@@ -27,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads: n
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from supcon_tf.cli import errors, session
+from supcon_tf.cli import config_files, errors, session
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.lock import describe as describe_holder
 
@@ -36,8 +39,9 @@ _CONFIG_GIVEN = False  # set by parse_flags: --config or an override was on the 
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None,
-    "Experiment config file (a Python file with get_config()), optionally `file.py:arg`; "
-    "override keys with --config.KEY=VALUE. Default: configs/digits_supcon.py.",
+    "Experiment config: a bundled config's name (see --list-configs) or a Python file with "
+    "get_config(), optionally `NAME:arg` / `file.py:arg`; override keys with "
+    f"--config.KEY=VALUE. Default: {config_files.DEFAULT_CONFIG}.",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Work directory of the run (default: ./runs/<UTC timestamp>). "
@@ -49,6 +53,8 @@ _STRATEGY = flags.DEFINE_string("strategy", "auto", "Distribution strategy: auto
 _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete a run of another config in "
                                "--workdir (pretrain/all), or replace an existing export.")
+_LIST_CONFIGS = flags.DEFINE_bool("list_configs", False, "Print every bundled config with "
+                                  "its one-line description and exit (also --list-configs).")
 
 
 def fail(message, status=errors.EXIT_USAGE):
@@ -88,6 +94,7 @@ def parse_flags(argv):
     so that `--workdir=DIR` alone continues DIR's recorded run).
     """
     global _CONFIG_GIVEN
+    argv = ["--list_configs" if a == "--list-configs" else a for a in argv]
     argv, _CONFIG_GIVEN = session.locate_config_argument(argv)
     try:
         return flags.FLAGS(argv)
@@ -101,6 +108,9 @@ def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {' '.join(argv[1:])!r}; every option is a --flag "
              "(see --helpfull).")
+    if _LIST_CONFIGS.value:
+        print(config_files.listing())
+        return
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
         # Keras' note on subclassed models built by a first call (ours are, on purpose).
@@ -108,9 +118,12 @@ def main(argv):
     start = time.time()
     prepared, settings = None, None
     try:
-        config_path = config_flags.get_config_filename(flags.FLAGS["config"])
+        # Absent only without --config and without a default config installed.
+        present = flags.FLAGS["config"].present
         settings = session.Settings(
-            config=_CONFIG.value, config_path=config_path,
+            config=_CONFIG.value if present else None,
+            config_path=config_flags.get_config_filename(flags.FLAGS["config"]) if present
+            else None,
             config_given=_CONFIG_GIVEN,
             workdir=_WORKDIR.value, mode=_MODE.value, strategy=_STRATEGY.value,
             tpu=_TPU.value, overwrite=_OVERWRITE.value)

@@ -20,9 +20,14 @@ TINY = ["--config=configs/digits_supcon.py:local", "--config.pretrain.epochs=1",
         "--config.linear.epochs=1", "--config.eval.plots=False"]
 
 
-def run_many(arg_lists, timeout=300, cwd=ROOT):
-    """Starts every command at once (they mostly wait on imports); [(status, output)]."""
-    procs = [subprocess.Popen(cli_command(a), cwd=cwd, env=cli_env(), text=True,
+def run_many(arg_lists, timeout=300, cwd=ROOT, command=None, env=None):
+    """Starts every command at once (they mostly wait on imports); [(status, output)].
+
+    `command` (default `python -m supcon_tf`) and `env` (default `cli_env()`) run another
+    installation of the command line.
+    """
+    procs = [subprocess.Popen(cli_command(a) if command is None else [*command, *a],
+                              cwd=cwd, env=cli_env() if env is None else env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for a in arg_lists]
     deadline = time.monotonic() + timeout

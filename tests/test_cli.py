@@ -5,11 +5,12 @@ import glob
 import json
 import os
 import re
+import runpy
 
-import numpy as np
 import pytest
 
 from _cli_runs import ROOT, TINY, run_cli, run_many
+from _export_helpers import digits_test_accuracy
 from supcon_tf.cli import config_files, session
 from supcon_tf.cli.errors import UsageError
 from tolerance import assert_close
@@ -76,17 +77,9 @@ def test_linear_then_eval_and_export_modes(run_dir):
         assert f.read().split() == [str(i) for i in range(10)]
 
     # The exported classifier reproduces the linear-evaluation accuracy on the test split.
-    import tensorflow as tf
-
-    from supcon_tf import data
-
-    loaded = tf.saved_model.load(export_dir)
-    images, labels = zip(*data.load("digits", split="test")[0].as_numpy_iterator())
-    images = np.stack(images).astype("float32") / 255.0
-    logits = loaded.signatures["serving_default"](tf.constant(images))["logits"].numpy()
-    accuracy = float(np.mean(logits.argmax(-1) == np.array(labels)))
-    # Both float32 accuracies over the same test images (a mean of len(labels) values).
-    assert_close(accuracy, metrics["linear_top1"], dtype="float32", terms=len(labels))
+    accuracy, count = digits_test_accuracy(export_dir)
+    # Both float32 accuracies over the same test images (a mean of `count` values).
+    assert_close(accuracy, metrics["linear_top1"], dtype="float32", terms=count)
 
     # An existing export is kept unless --overwrite (checked in-process: same code path).
     settings = session.Settings(config=None, config_path=None, config_given=False,
@@ -124,10 +117,67 @@ def test_all_mode_for_simclr_and_the_cross_entropy_baseline(tmp_path):
 def test_default_config_is_found_from_the_package(tmp_path, monkeypatch):
     assert config_files.default_config_path() == os.path.join(ROOT, "configs",
                                                               "digits_supcon.py")
-    monkeypatch.chdir(tmp_path)  # Documented paths work from any directory.
-    found = config_files.find_config("configs/cifar10_supcon.py:local")
-    assert found == os.path.join(ROOT, "configs", "cifar10_supcon.py") + ":local"
+    monkeypatch.chdir(tmp_path)  # Documented paths and bundled names work from anywhere.
+    bundled = os.path.join(ROOT, "configs", "cifar10_supcon.py")
+    for spec in ("configs/cifar10_supcon.py", "cifar10_supcon.py", "cifar10_supcon"):
+        assert config_files.find_config(spec + ":local") == bundled + ":local"
+        assert config_files.find_config(spec) == bundled
     assert config_files.find_config("elsewhere/none.py") == "elsewhere/none.py"
+    (tmp_path / "cifar10_supcon.py").write_text("# a user's own file wins over the name\n")
+    assert config_files.find_config("cifar10_supcon.py:local") == "cifar10_supcon.py:local"
+    # Loaded as --config loads it: the same ConfigDict as running the file itself.
+    loaded = config_files.load_config("digits_supcon:local")
+    direct = runpy.run_path(os.path.join(ROOT, "configs", "digits_supcon.py"))
+    assert loaded.to_dict() == direct["get_config"]("local").to_dict()
+    assert config_files.load_config("digits_supcon").to_dict() == direct["get_config"]().to_dict()
+
+
+def test_bundled_configs_are_listed_with_their_descriptions():
+    configs = config_files.bundled_configs()
+    on_disk = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "configs"))
+                     if f.endswith(".py") and not f.startswith("_"))
+    assert list(configs) == on_disk and config_files.DEFAULT_CONFIG in configs
+    listing = config_files.listing().splitlines()
+    assert len(listing) == 1 + len(configs) and os.path.join(ROOT, "configs") in listing[0]
+    for (name, summary), line in zip(configs.items(), listing[1:]):
+        text = open(os.path.join(ROOT, "configs", f"{name}.py")).read()
+        # The docstring's first line, whole: it ends the line it starts.
+        assert summary and f"{summary}\n" in text and text.index(summary) < 10, name
+        assert line.split() == [name, *summary.split()]
+
+
+def test_a_missing_config_names_what_was_tried(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = os.path.join(ROOT, "configs")
+    message = config_files.describe_missing("configs/nope.py:local")
+    assert message.startswith(
+        f"Config file 'configs/nope.py' does not exist: tried {tmp_path}/configs/nope.py and "
+        f"{folder}/nope.py (searched the current directory {tmp_path}, then the bundled "
+        f"configs folder {folder}). Bundled configs (--config=NAME or NAME:local): ")
+    assert ", digits_supcon, digits_supcon_moco, " in message
+    assert f"tried {tmp_path}/nope and {folder}/nope.py (" in config_files.describe_missing("nope")
+    assert "exist: tried /abs/nope.py. Bundled" in config_files.describe_missing("/abs/nope.py")
+    with pytest.raises(UsageError) as raised:
+        config_files.load_config("nope:local")
+    assert str(raised.value) == config_files.describe_missing("nope:local")
+
+    # An installation without its configs: no default, and a message that says where.
+    monkeypatch.setattr(config_files, "_config_dirs", lambda: [tmp_path / "a", tmp_path / "b"])
+    assert config_files.default_config_path() is None and config_files.bundled_configs() == {}
+    argv, given = session.locate_config_argument(["supcon-tf", f"--workdir={tmp_path}/w"])
+    assert argv == ["supcon-tf", f"--workdir={tmp_path}/w"] and not given
+    settings = session.Settings(config=None, config_path=None, config_given=False,
+                                workdir=str(tmp_path / "w"))
+    with pytest.raises(UsageError) as raised:
+        session.prepare(settings, log=lambda _: None)
+    assert str(raised.value) == (
+        "No --config given and the default config 'digits_supcon' is not installed (no "
+        f"bundled configs are installed: neither {tmp_path}/a nor {tmp_path}/b exists); "
+        "pass --config=FILE.")
+    assert config_files.describe_missing("x.py").endswith(
+        f"tried {tmp_path}/x.py (searched the current directory {tmp_path}; no bundled configs "
+        f"are installed: neither {tmp_path}/a nor {tmp_path}/b exists); pass --config=FILE.")
+    assert not (tmp_path / "w").exists()
 
 
 def test_all_mode_for_moco_and_byol(tmp_path):

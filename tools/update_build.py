@@ -18,6 +18,10 @@ package(default_visibility = ["//visibility:public"])
 '''
 
 
+# What tests/test_packaging.py builds the sdist and the wheel from, besides the sources.
+PACKAGING = {"test_packaging": ' + ["setup.py", "pyproject.toml", "MANIFEST.in", "pytest.ini"]'
+                               ' + glob(["docs/**", "tools/**", ".ci/**"])'}
+
 _TRACKED = None  # With --tracked: only files in git's index (what a commit will hold).
 
 
@@ -74,12 +78,13 @@ py_binary(
 ''')
     for test in _files("tests/test_*.py"):
         name = pathlib.Path(test).stem
+        data = '["README.md", "BUILD", "BENCHMARKS.md"]' + PACKAGING.get(name, "")
         parts.append(f'''
 py_test(
     name = "{name}",
     size = "large",
     srcs = ["{test}"],
-    data = ["README.md", "BUILD", "BENCHMARKS.md"],
+    data = {data},
     deps = [":supcon_tf", ":configs", ":test_helpers"],
 )
 ''')

@@ -1,61 +1,136 @@
-"""Where config files are found: the default run's, and `--config` paths.
+"""Where config files are found: the bundled experiment configs, by name or by path.
 
-The experiment configs live in the repository's `configs/` folder, next to the
-`supcon_tf` package, so the one installation that runs them (`pip install -e .`, a
-source checkout, Bazel) finds them from the package's own location whatever the
-current directory is. `--config=configs/x.py` is read relative to the current
-directory first, as users expect, then relative to that folder, so the documented
-commands also work from elsewhere. A wheel that ships the folder as package data
-(`supcon_tf/configs`) is found too.
+The experiment configs are one folder, the repository's `configs/`, which setup.py
+ships in the wheel as the package `supcon_tf.configs` (one copy, mapped, not
+duplicated). `--config` takes a bundled name (`digits_supcon`, `cifar10_supcon:local`)
+or a path: a relative path is read from the current directory first, then from the
+bundled folder (with or without its leading `configs/`), so the documented
+`--config=configs/x.py` works from any directory, installed or in a checkout.
 """
 
+import ast
+import importlib.util
 import json
+import os
 import pathlib
 
 import ml_collections
 
-DEFAULT_CONFIG = "digits_supcon.py"
+from supcon_tf.cli.errors import UsageError
+
+DEFAULT_CONFIG = "digits_supcon"
 
 
-def config_dirs():
-    """Folders that may hold the experiment configs, most specific first."""
+def _config_dirs():
+    """Where the bundled configs may be: in the package (an installed wheel), then the
+    checkout's folder next to the package."""
     package = pathlib.Path(__file__).resolve().parent.parent
-    return [package.parent / "configs", package / "configs"]
+    return [package / "configs", package.parent / "configs"]
+
+
+def config_dir():
+    """The folder of the bundled configs: `supcon_tf/configs` in an installed wheel, the
+    checkout's `configs/` next to the package otherwise; None if neither exists."""
+    return next((folder for folder in _config_dirs() if folder.is_dir()), None)
+
+
+def _bundled_file(candidate):
+    """The bundled config that `candidate` (a name, `name.py` or `configs/name.py`) names,
+    whether or not it exists; None without a bundled folder."""
+    folder = config_dir()
+    parts = candidate.parts
+    if folder is None or not parts:
+        return None
+    rel = pathlib.Path(*parts[1:]) if parts[0] == "configs" and len(parts) > 1 else candidate
+    return folder / (rel if rel.suffix == ".py" else rel.with_name(rel.name + ".py"))
 
 
 def default_config_path():
     """The config `supcon-tf` runs without `--config`, or None if none is installed."""
-    for folder in config_dirs():
-        if (folder / DEFAULT_CONFIG).is_file():
-            return str(folder / DEFAULT_CONFIG)
-    return None
+    path = _bundled_file(pathlib.Path(DEFAULT_CONFIG))
+    return str(path) if path is not None and path.is_file() else None
 
 
 def find_config(path):
-    """`path` (a config file, optionally `:arg`) as found on disk, else unchanged.
-
-    Relative paths are tried against the current directory, then the config folders
-    (with and without their leading `configs/`), so `--config=configs/x.py` works
-    from any directory.
-    """
+    """`path` (a bundled name or a config file, optionally `:arg`) as found on disk, else
+    unchanged. A file under the current directory wins over a bundled name."""
     file_part, sep, arg = str(path).partition(":")
     candidate = pathlib.Path(file_part)
     if candidate.is_file() or candidate.is_absolute():
         return path
-    for folder in config_dirs():
-        for rel in (candidate, pathlib.Path(*candidate.parts[1:]) if
-                    candidate.parts[:1] == ("configs",) else None):
-            if rel is not None and str(rel) and (folder / rel).is_file():
-                return str(folder / rel) + sep + arg
-    return path
+    bundled = _bundled_file(candidate)
+    return str(bundled) + sep + arg if bundled is not None and bundled.is_file() else path
 
 
-def available_configs():
-    """Names of the bundled experiment configs (for error messages)."""
-    for folder in config_dirs():
-        if folder.is_dir():
-            return sorted(p.name for p in folder.glob("*.py") if not p.name.startswith("_"))
-    return []
+def load_config(spec):
+    """The ConfigDict of config `spec` (a bundled name or a file, optionally `:arg`), as
+    `--config=spec` loads it; UsageError if there is no such config."""
+    path, sep, arg = find_config(spec).partition(":")
+    if not os.path.isfile(path):
+        raise UsageError(describe_missing(spec))
+    module_spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if sep else module.get_config()
+
+
+def _summary(path):
+    """The first line of a config file's docstring, read without running the file."""
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    except SyntaxError as e:
+        return f"(does not parse: {e.msg}, line {e.lineno})"
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def bundled_configs():
+    """{name: one-line description} of every bundled config, by name."""
+    folder = config_dir()
+    if folder is None:
+        return {}
+    return {p.stem: _summary(p) for p in sorted(folder.glob("*.py"))
+            if not p.name.startswith("_")}
+
+
+def listing():
+    """`supcon-tf --list-configs`: every bundled config with its one-line description."""
+    configs = bundled_configs()
+    if not configs:
+        return "No bundled configs installed (no configs folder next to the package)."
+    width = max(map(len, configs))
+    lines = [f"Bundled configs in {config_dir()} (--config=NAME, or NAME:local for a "
+             f"seconds-long smoke run; default: {DEFAULT_CONFIG}):"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in configs.items()]
+    return "\n".join(lines)
+
+
+def describe_missing(path):
+    """Why config `path` (None: the default) was not found: the paths tried, the folders
+    searched and the bundled names."""
+    if path is None:
+        start = f"No --config given and the default config {DEFAULT_CONFIG!r} is not installed"
+        candidate, tried, searched = pathlib.Path(DEFAULT_CONFIG), [], []
+    else:
+        candidate = pathlib.Path(str(path).partition(":")[0])
+        start = f"Config file {str(candidate)!r} does not exist"
+        tried, searched = [candidate.absolute()], []
+    folder, notes = config_dir(), []
+    if not candidate.is_absolute():  # Then looked for in the current directory and bundled.
+        if path is not None:
+            searched.append(f"the current directory {os.getcwd()}")
+        if folder is not None:
+            tried.append(_bundled_file(candidate))
+            searched.append(f"the bundled configs folder {folder}")
+        else:
+            notes.append("no bundled configs are installed: neither "
+                         + " nor ".join(map(str, _config_dirs())) + " exists")
+    if searched:
+        notes.insert(0, f"searched {', then '.join(searched)}")
+    names = ", ".join(bundled_configs())
+    return (start + (f": tried {' and '.join(map(str, tried))}" if tried else "")
+            + (f" ({'; '.join(notes)})" if notes else "")
+            + (f". Bundled configs (--config=NAME or NAME:local): {names}; `supcon-tf "
+               "--list-configs` describes them." if names else "; pass --config=FILE."))
 
 
 def from_json(text):

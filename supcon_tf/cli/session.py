@@ -91,15 +91,8 @@ def describe_flag_error(error):
 
 def _check_config_file(settings):
     path = settings.config_path
-    if path is None:
-        raise UsageError(
-            "No config file given and no default config installed (configs/"
-            f"{config_files.DEFAULT_CONFIG} next to the package); pass --config=FILE.")
-    file_part = path.split(":", 1)[0]
-    if not os.path.isfile(file_part):
-        names = ", ".join(config_files.available_configs()) or "none found"
-        raise UsageError(f"Config file {file_part!r} does not exist. Bundled configs "
-                         f"(in configs/): {names}.")
+    if path is None or not os.path.isfile(path.split(":", 1)[0]):
+        raise UsageError(config_files.describe_missing(path))
     if type(settings.config).__name__ == "_ErrorConfig":
         raise UsageError(f"Config file {path!r} could not be loaded: "
                          f"{getattr(settings.config, 'error', settings.config)}")
