@@ -10,6 +10,8 @@ import tempfile
 import keras
 import numpy as np
 
+from supcon_tf.export.encoded_images import ENCODED_SIGNATURE, decode_images
+
 OUTPUTS = ("unnormalized_embeddings", "embeddings", "projection", "logits", "probabilities")
 SIGNATURE_OUTPUTS = {
     "embed": "unnormalized_embeddings",
@@ -164,9 +166,8 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
 
     obj.__call__ = tf.function(
         lambda images, training=False: outputs(images, training)["unnormalized_embeddings"])
-    for spec in specs:
-        for training in (False, True):
-            obj.__call__.get_concrete_function(spec, training=training)
+    traced = [obj.__call__.get_concrete_function(spec, training=training)
+              for spec in specs for training in (False, True)]
 
     endpoints = {"serving_default": None}
     if head is not None:
@@ -181,7 +182,20 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
         else:
             fn = tf.function(lambda images, key=key: {key: outputs(images, False)[key]})
         setattr(obj, name, fn)
-        signatures[name] = [fn.get_concrete_function(spec) for spec in specs][0]
+        concrete = [fn.get_concrete_function(spec) for spec in specs]
+        traced += concrete
+        signatures[name] = concrete[0]
+        signatures[f"{name}_uint8"] = concrete[1]
+    obj.encoded = tf.function(
+        lambda images: outputs(decode_images(images, image_shape), False))
+    signatures[ENCODED_SIGNATURE] = obj.encoded.get_concrete_function(
+        tf.TensorSpec([None], tf.string, name="images"))
+    traced.append(signatures[ENCODED_SIGNATURE])
+    # The tf.Variables the traced functions read, tracked as themselves (as Keras'
+    # ExportArchive does): tracked only through their Keras wrappers, they are left
+    # out of the TF1 restore that TF Serving's loader and the TFLite converter use, so
+    # those would find no variables (or freeze uninitialized ones into NaN).
+    obj._all_variables = _unique(v for f in traced for v in f.variables)
     obj.class_names_file = tf.saved_model.Asset(os.path.join(asset_dir, CLASS_NAMES_FILE))
     obj.config_file = tf.saved_model.Asset(os.path.join(asset_dir, CONFIG_FILE))
     return obj, signatures

@@ -1,0 +1,115 @@
+"""The export in the runtimes that serve SavedModels: TF Serving's TF1 loader, LiteRT."""
+
+import keras
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+if keras.backend.backend() != "tensorflow":
+    pytest.skip("SavedModel export needs the TensorFlow backend", allow_module_level=True)
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_hub as hub  # noqa: E402
+
+from supcon_tf import export  # noqa: E402
+
+import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
+import _subprocess  # noqa: E402
+from tolerance import assert_close  # noqa: E402
+
+FORWARD_TERMS = helpers.FORWARD_TERMS
+
+
+@pytest.fixture(scope="module")
+def run():
+    return helpers.trained_run()
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """float32 images, the same as uint8, and as PNG bytes."""
+    images, _ = helpers.data(n=8, seed=11)
+    uint8 = (images * 255).round().astype(np.uint8)
+    pngs = np.array([tf.io.encode_png(image).numpy() for image in uint8], dtype=object)
+    return images, uint8, pngs
+
+
+def feed_for(spec_dtype, batch):
+    images, uint8, pngs = batch
+    return {tf.float32: images, tf.uint8: uint8, tf.string: pngs}[spec_dtype]
+
+
+def test_tf1_session_loader_runs_every_signature_as_hub_load_does(run, batch):
+    module = hub.load(run.export_dir)
+    names = sorted(module.signatures)
+    inputs = {name: feed_for(module.signatures[name].structured_input_signature[1]["images"]
+                             .dtype, batch) for name in names}
+    served = helpers.run_tf1(run.export_dir, inputs)
+    assert sorted(served) == names and len(names) == 9
+    for name in names:
+        expected = module.signatures[name](images=tf.constant(inputs[name]))
+        assert sorted(served[name]) == sorted(expected), name
+        helpers.assert_informative(served[name])
+        for key, value in expected.items():
+            assert_close(served[name][key], value.numpy(), dtype="float32",
+                         terms=FORWARD_TERMS, err_msg=f"{name}/{key}")
+    # The uint8 and encoded forms give the float32 signature's outputs of the same pixels.
+    reference = helpers.reference_outputs(run, batch[1])
+    for name in ("serving_default_uint8", "encoded"):
+        for key, value in served[name].items():
+            assert_close(value, reference[key], dtype="float32", terms=FORWARD_TERMS,
+                         err_msg=f"{name}/{key}")
+
+
+def test_saved_model_cli_runs_classify(run, batch, tmp_path):
+    np.save(tmp_path / "x.npy", batch[0])
+    _subprocess.run_all([[
+        "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", run.export_dir,
+        "--tag_set", "serve", "--signature_def", "classify",
+        "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")]],
+        timeout=300)
+    logits = np.load(tmp_path / "out" / "logits.npy")
+    helpers.assert_informative({"logits": logits})
+    assert_close(logits, helpers.reference_outputs(run, batch[0])["logits"], dtype="float32",
+                 terms=FORWARD_TERMS)
+
+
+def test_encoded_signature_equals_decode_image_then_float_signature(run, batch, tmp_path):
+    images, uint8, pngs = batch
+    encoded = export.load_saved_model(run.export_dir, "encoded")
+    module = encoded.saved_model
+    jpegs = [tf.io.encode_jpeg(image, quality=90).numpy() for image in uint8]
+    for data in (list(pngs), jpegs):
+        decoded = tf.stack([tf.io.decode_image(d, channels=1, dtype=tf.float32) for d in data])
+        expected = module.signatures["serving_default"](images=decoded)
+        out = encoded(data)
+        for key, value in expected.items():
+            assert_close(out[key].numpy(), value.numpy(), dtype="float32", terms=FORWARD_TERMS,
+                         err_msg=key)
+    # Another size is resized to the model's input (antialiased) in the graph.
+    big = tf.image.resize(uint8, (16, 16), method="nearest")
+    out = encoded([tf.io.encode_png(image).numpy() for image in big.numpy()])
+    resized = tf.cast(tf.round(tf.image.resize(tf.cast(big, tf.float32), (8, 8),
+                                               antialias=True)), tf.uint8)
+    expected = module.signatures["serving_default_uint8"](images=resized)
+    assert_close(out["logits"].numpy(), expected["logits"].numpy(), dtype="float32",
+                 terms=FORWARD_TERMS)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"input `images` of the encoded signature must hold JPEG or PNG "
+                             r"bytes; element\] \[1\] \[is neither"):
+        encoded([pngs[0], b"not an image at all"])
+    with pytest.raises(ValueError, match=r"must be string \(JPEG or PNG bytes\); received "
+                                         "dtype float32"):
+        encoded(tf.constant(images))
+
+
+def test_litert_conversion_from_the_saved_model_gives_the_keras_outputs(run, batch):
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        run.export_dir, signature_keys=["serving_default"])
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    outputs = interpreter.get_signature_runner("serving_default")(images=batch[0])
+    assert sorted(outputs) == sorted(export.OUTPUTS)
+    helpers.assert_informative(outputs)
+    reference = helpers.reference_outputs(run, batch[0])
+    for key, value in outputs.items():
+        assert_close(value, reference[key], dtype="float32", terms=FORWARD_TERMS, err_msg=key)
