@@ -29,7 +29,11 @@ setup(
             "pytest>=8",
             "tf-keras~=2.21.0",  # only for hub.KerasLayer tests
             "jax[cpu]>=0.4.30",  # the core tests also run on Keras' JAX backend
+            "tf2onnx>=1.17",  # the ONNX export test (as the onnx extra)
+            "onnxruntime>=1.20",
         ],
+        # --config.export.formats: "onnx" writes with tf2onnx; onnxruntime serves it.
+        "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"],
         "jax": ["jax>=0.4.30"],
         "bench": ["torch==2.13.0"],  # the PyTorch reference of tools/bench_step.py (CPU wheel)
     },

@@ -113,3 +113,46 @@ def test_litert_conversion_from_the_saved_model_gives_the_keras_outputs(run, bat
     reference = helpers.reference_outputs(run, batch[0])
     for key, value in outputs.items():
         assert_close(value, reference[key], dtype="float32", terms=FORWARD_TERMS, err_msg=key)
+
+
+def test_onnx_and_litert_files_through_keras_export_give_the_keras_outputs(run, batch, tmp_path):
+    pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = export.serving_model(run.encoder, run.head, run.classifier.head,
+                                 image_shape=helpers.IMAGE_SHAPE)
+    written = export.write_formats(tmp_path, ("saved_model", "onnx", "litert"), model,
+                                   helpers.IMAGE_SHAPE)
+    assert sorted(written) == ["litert", "onnx"]  # the SavedModel is export_saved_model's
+    session = ort.InferenceSession(written["onnx"], providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"]
+    names = [o.name for o in session.get_outputs()]
+    onnx_outputs = dict(zip(names, session.run(None, {"images": batch[0]})))
+    interpreter = tf.lite.Interpreter(model_path=written["litert"])
+    litert_outputs = interpreter.get_signature_runner("serving_default")(images=batch[0])
+    reference = helpers.reference_outputs(run, batch[0])
+    for runtime, outputs in (("onnx", onnx_outputs), ("litert", litert_outputs)):
+        assert sorted(outputs) == sorted(export.OUTPUTS), runtime
+        helpers.assert_informative(outputs)
+        for key, value in outputs.items():
+            assert_close(value, reference[key], dtype="float32", terms=FORWARD_TERMS,
+                         err_msg=f"{runtime}/{key}")
+
+
+def test_formats_refuse_unknown_names_missing_extras_and_the_wrong_backend(monkeypatch):
+    assert export.check_formats("saved_model, litert") == ("saved_model", "litert")
+    with pytest.raises(ValueError, match="`export.formats` holds an unknown format 'tflite'; "
+                                         "the formats are 'saved_model', 'onnx', 'litert'"):
+        export.check_formats(("saved_model", "tflite"))
+    with pytest.raises(ValueError, match="must be a non-empty list"):
+        export.check_formats(())
+    with pytest.raises(ValueError, match="names a format twice"):
+        export.check_formats(("onnx", "onnx"))
+    with pytest.raises(ValueError, match="format 'litert' cannot be written from Keras' 'jax' "
+                                         "backend.*KERAS_BACKEND=tensorflow"):
+        export.check_formats(("saved_model", "litert"), backend="jax")
+    assert export.check_formats(("saved_model",), backend="jax") == ("saved_model",)
+    monkeypatch.setitem(export.FORMATS, "onnx",
+                        ("model.onnx", ("tf2onnx_not_here",), "onnx", ("tensorflow",)))
+    with pytest.raises(ValueError, match=r"format 'onnx' needs tf2onnx_not_here, which is not "
+                                         r"installed: pip install \"supcon-tf\[onnx\]\""):
+        export.check_formats(("saved_model", "onnx"))

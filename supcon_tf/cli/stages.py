@@ -285,17 +285,23 @@ class Run:
         return pretrained, classifier
 
     def export(self, overwrite=False):
-        """Writes the SavedModel (and `model.keras`) of the trained run; returns its path."""
+        """Writes the run's `export.formats` (and `model.keras`) under `export/`; returns it."""
         pretrained, classifier = self._trained_classifier()
         target = self.path("export")
         if os.path.exists(target) and not overwrite:
             raise UsageError(f"Export folder {target!r} already exists; pass --overwrite to "
                              "replace it.")
-        export.export_saved_model(
-            target, encoder=pretrained.encoder,
-            head=None if self.config["method"] == "ce" else pretrained.head,
-            classifier_head=classifier.head, image_shape=self.input_shape,
-            class_names=self.class_names, config=self.config, overwrite=overwrite)
+        formats = export.check_formats(self.config["export"]["formats"])
+        head = None if self.config["method"] == "ce" else pretrained.head
+        if "saved_model" in formats:
+            export.export_saved_model(
+                target, encoder=pretrained.encoder, head=head,
+                classifier_head=classifier.head, image_shape=self.input_shape,
+                class_names=self.class_names, config=self.config, overwrite=overwrite)
+        os.makedirs(target, exist_ok=True)
+        export.write_formats(target, formats, export.serving_model(
+            pretrained.encoder, head, classifier.head, image_shape=self.input_shape),
+            self.input_shape)
         if self.config["export"]["keras_file"]:
             export.save_keras(os.path.join(target, "model.keras"), classifier, overwrite=True)
         return target
