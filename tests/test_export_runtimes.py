@@ -1,4 +1,7 @@
-"""The export in the runtimes that serve SavedModels: TF Serving's TF1 loader, LiteRT."""
+"""The export in the runtimes that serve it (TF Serving's TF1 loader, LiteRT, ONNX Runtime),
+written from either backend."""
+
+import pathlib
 
 import keras
 import numpy as np
@@ -18,6 +21,7 @@ import _subprocess  # noqa: E402
 from tolerance import assert_close  # noqa: E402
 
 FORWARD_TERMS = helpers.FORWARD_TERMS
+HERE = pathlib.Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +160,39 @@ def test_formats_refuse_unknown_names_missing_extras_and_the_wrong_backend(monke
     with pytest.raises(ValueError, match=r"format 'onnx' needs tf2onnx_not_here, which is not "
                                          r"installed: pip install \"supcon-tf\[onnx\]\""):
         export.check_formats(("saved_model", "onnx"))
+
+
+def test_a_run_trained_on_jax_exports_a_saved_model_that_serves_the_same(tmp_path):
+    pytest.importorskip("jax")
+    _subprocess.run_all([[str(HERE / "_jax_export.py"), str(tmp_path)]], timeout=600,
+                        envs=[_subprocess.script_env(KERAS_BACKEND="jax")])
+    data = dict(np.load(tmp_path / "reference.npz"))
+    images, uint8 = data["images"], data["uint8"]
+    ref = {k[4:]: v for k, v in data.items() if k.startswith("ref_")}
+    ref8 = {k[5:]: v for k, v in data.items() if k.startswith("ref8_")}
+    export_dir = str(tmp_path / "export")
+    module = hub.load(export_dir)
+    pngs = np.array([tf.io.encode_png(image).numpy() for image in uint8], dtype=object)
+    feeds = {name: feed_for(fn.structured_input_signature[1]["images"].dtype,
+                            (images, uint8, pngs)) for name, fn in module.signatures.items()}
+    assert len(feeds) == 9
+    served = helpers.run_tf1(export_dir, feeds)
+    for name, images_in in feeds.items():
+        want = ref if images_in is images else ref8
+        for runtime, outputs in (("hub.load", module.signatures[name](images=images_in)),
+                                 ("tf1", served[name])):
+            helpers.assert_informative(outputs)
+            for key, value in outputs.items():
+                assert_close(np.asarray(value), want[key], dtype="float32",
+                             terms=FORWARD_TERMS, err_msg=f"{runtime}/{name}/{key}")
+    assert_close(module(images).numpy(), ref["unnormalized_embeddings"], dtype="float32",
+                 terms=FORWARD_TERMS)
+    # TF Hub's training mode: a gradient for every trainable variable, BatchNorm moves.
+    assert len(module.trainable_variables) == 8 and len(module.variables) == 12
+    stats = [v for v in module.variables if not v.trainable]
+    before = [v.numpy().copy() for v in stats]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(module(tf.constant(images), training=True))
+    grads = tape.gradient(loss, module.trainable_variables)
+    assert all(g is not None and np.any(g.numpy()) for g in grads)
+    assert all(np.any(b != v.numpy()) for b, v in zip(before, stats))

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from supcon_tf.export.encoded_images import ENCODED_SIGNATURE, decode_images
+from supcon_tf.export.forward import unique_variables, forward
 
 OUTPUTS = ("unnormalized_embeddings", "embeddings", "projection", "logits", "probabilities")
 SIGNATURE_OUTPUTS = {
@@ -83,15 +84,6 @@ def _jsonable(value):
     return repr(value)
 
 
-def _unique(variables):
-    seen, out = set(), []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            out.append(v)
-    return out
-
-
 @contextlib.contextmanager
 def _export_mode(layers):
     """Every layer trainable and BatchNorm local while tracing; the flags restored after.
@@ -128,39 +120,20 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
 
     # `variables` are those `__call__` uses (TF Hub's convention); the heads' are kept
     # in `head_variables`, which the signatures use.
-    body = [l for l in (preprocessing, encoder) if l is not None]
-    heads = [l for l in (head, classifier_head) if l is not None]
-    variables = _unique(v for l in body for v in l.variables)
-    trainable = _unique(v for l in body for v in l.trainable_variables)
+    fwd = forward(encoder, head, classifier_head, preprocessing, image_shape)
 
     def outputs(images, training):
         if images.dtype == tf.uint8:
             x = tf.cast(images, tf.float32) / 255.0
         else:
             x = tf.cast(images, tf.float32)
-        if preprocessing is not None:
-            x = preprocessing(x, training=training)
-        rep = tf.cast(encoder(x, training=training), tf.float32)
-        out = {"unnormalized_embeddings": rep, "embeddings": tf.math.l2_normalize(rep, -1)}
-        if head is not None:
-            proj = tf.cast(head(rep, training=training), tf.float32)
-            out["projection"] = tf.math.l2_normalize(proj, -1)
-        if classifier_head is not None:
-            logits = tf.cast(classifier_head(rep, training=training), tf.float32)
-            out["logits"] = logits
-            out["probabilities"] = tf.nn.softmax(logits, -1)
-        return out
+        return fwd.call(x, training)
 
     obj = tf.__internal__.tracking.AutoTrackable()
-    obj.variables = list(variables)
-    obj.head_variables = _unique(v for l in heads for v in l.variables)
-    obj.trainable_variables = list(trainable)
-    def regularization_loss(variable):
-        return tf.function(lambda: tf.cast(variable.regularizer(variable), tf.float32),
-                            input_signature=[])
-
-    obj.regularization_losses = [regularization_loss(v) for v in trainable
-                                 if getattr(v, "regularizer", None) is not None]
+    obj.variables = list(fwd.variables)
+    obj.head_variables = list(fwd.head_variables)
+    obj.trainable_variables = list(fwd.trainable_variables)
+    obj.regularization_losses = list(fwd.regularization_losses)
     specs = [tf.TensorSpec([None, *image_shape], dtype, name="images")
              for dtype in (tf.float32, tf.uint8)]
 
@@ -195,7 +168,7 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
     # ExportArchive does): tracked only through their Keras wrappers, they are left
     # out of the TF1 restore that TF Serving's loader and the TFLite converter use, so
     # those would find no variables (or freeze uninitialized ones into NaN).
-    obj._all_variables = _unique(v for f in traced for v in f.variables)
+    obj._all_variables = unique_variables(v for f in traced for v in f.variables)
     obj.class_names_file = tf.saved_model.Asset(os.path.join(asset_dir, CLASS_NAMES_FILE))
     obj.config_file = tf.saved_model.Asset(os.path.join(asset_dir, CONFIG_FILE))
     return obj, signatures
@@ -221,10 +194,10 @@ def export_saved_model(path, *, encoder, head=None, classifier_head=None, image_
       allow_untrained: export even when every BatchNorm statistic of the encoder
         is still at its initial value (the sign of a run that never trained).
     """
-    if keras.backend.backend() != "tensorflow":
+    if keras.backend.backend() not in ("tensorflow", "jax"):
         raise ValueError(
-            "SavedModel export needs Keras' TensorFlow backend; received backend "
-            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
+            "SavedModel export needs Keras' TensorFlow or JAX backend; received backend "
+            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow or jax."
         )
     import tensorflow as tf
 
