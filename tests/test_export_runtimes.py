@@ -18,6 +18,7 @@ from supcon_tf import export  # noqa: E402
 
 import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
 import _subprocess  # noqa: E402
+from readme_blocks import readme_blocks  # noqa: E402
 from tolerance import assert_close  # noqa: E402
 
 FORWARD_TERMS = helpers.FORWARD_TERMS
@@ -196,3 +197,31 @@ def test_a_run_trained_on_jax_exports_a_saved_model_that_serves_the_same(tmp_pat
     grads = tape.gradient(loss, module.trainable_variables)
     assert all(g is not None and np.any(g.numpy()) for g in grads)
     assert all(np.any(b != v.numpy()) for b, v in zip(before, stats))
+
+
+def test_readme_serving_requests_are_answered_by_the_tf1_loader(run):
+    """The README's TF Serving REST bodies, read as TF Serving reads them (row format,
+    `{"b64": ...}` as bytes), run through TF Serving's loader: the TF1 session loader."""
+    import base64
+    import json
+
+    code = readme_blocks()["serving_request"].replace('"workdir/export"', repr(run.export_dir))
+    namespace = {}
+    exec(compile(code, "README:serving_request", "exec"), namespace)
+    inputs = {}
+    for body in (json.loads(namespace["classify_body"]), json.loads(namespace["encoded_body"])):
+        instances = body["instances"]
+        if isinstance(instances[0], dict):
+            instances = np.array([base64.b64decode(i["b64"]) for i in instances], dtype=object)
+        inputs[body["signature_name"]] = np.asarray(instances, dtype=(
+            object if isinstance(instances, np.ndarray) else np.float32))
+    served = helpers.run_tf1(run.export_dir, inputs)
+    images = inputs["classify"]
+    assert images.shape == (2, *helpers.IMAGE_SHAPE)
+    reference = helpers.reference_outputs(run, images)
+    assert_close(served["classify"]["logits"], reference["logits"], dtype="float32",
+                 terms=FORWARD_TERMS)
+    first = helpers.reference_outputs(run, (images[:1] * 255).round().astype(np.uint8))
+    assert sorted(served["encoded"]) == sorted(export.OUTPUTS)
+    for key, value in served["encoded"].items():
+        assert_close(value, first[key], dtype="float32", terms=FORWARD_TERMS, err_msg=key)
