@@ -46,7 +46,11 @@ setup(
             "jax[cpu]>=0.4.30",  # the core tests also run on Keras' JAX backend
             "build>=1.0",  # tests/test_packaging.py: `python -m build --no-isolation`
             "wheel",  # ... whose wheel needs it with setuptools < 70.1 (Python 3.11's venvs)
+            "tf2onnx>=1.17",  # the ONNX export test (as the onnx extra)
+            "onnxruntime>=1.20",
         ],
+        # --config.export.formats: "onnx" writes with tf2onnx; onnxruntime serves it.
+        "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"],
         "jax": ["jax>=0.4.30"],
         "bench": ["torch==2.13.0"],  # the PyTorch reference of tools/bench_step.py (CPU wheel)
     },

@@ -47,7 +47,7 @@ def get_config(arg=None):
                     schedule="cosine", augmentation="cifar")
     c.eval = dict(knn_every_epochs=10, knn_k=200, knn_temperature=0.1,
                   online_probe=False, plots=True, plot_samples=2000)
-    c.export = dict(enabled=True, keras_file=True)
+    c.export = dict(enabled=True, keras_file=True, formats=("saved_model",))
 
     if arg == "local":
         c.encoder.kwargs.width_multiplier = 0.125

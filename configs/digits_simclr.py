@@ -44,7 +44,7 @@ def get_config(arg=None):
                     weight_decay=0.0, schedule="cosine", augmentation="eval")
     c.eval = dict(knn_every_epochs=0, knn_k=20, knn_temperature=0.1,
                   online_probe=False, plots=True, plot_samples=2000)
-    c.export = dict(enabled=True, keras_file=True)
+    c.export = dict(enabled=True, keras_file=True, formats=("saved_model",))
 
     if arg == "local":
         c.pretrain.epochs = 2

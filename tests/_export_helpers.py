@@ -11,6 +11,10 @@ import keras
 import numpy as np
 
 IMAGE_SHAPE = (8, 8, 1)
+# A float32 forward pass of one image through the exported small_cnn (widths 8, 16), head
+# and classifier, here and in another graph: conv2's 3x3x8 products, a pool over at most
+# 8x8, dense layers of at most 16 inputs (tests/tolerance.py terms).
+FORWARD_TERMS = 3 * 3 * 8 + 8 * 8 + 3 * 16
 CLASS_NAMES = ("zero", "one", "two")
 CONFIG = {"method": "supcon", "encoder": {"name": "small_cnn", "widths": (8, 16)}, "lr": 0.1}
 
@@ -87,3 +91,30 @@ def digits_test_accuracy(export_dir):
     images = np.stack(images).astype("float32") / 255.0
     logits = loaded.signatures["serving_default"](tf.constant(images))["logits"].numpy()
     return float(np.mean(logits.argmax(-1) == np.array(labels))), len(labels)
+
+
+def run_tf1(export_dir, inputs):
+    """{signature: {output: array}} from TF Serving's path: the TF1 session loader.
+
+    `inputs` maps signature names to the array fed to their one input, `images`.
+    """
+    import tensorflow as tf
+
+    results = {}
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        for name, images in inputs.items():
+            signature = meta_graph.signature_def[name]
+            fetches = {key: out.name for key, out in signature.outputs.items()}
+            results[name] = session.run(fetches, {signature.inputs["images"].name: images})
+    return results
+
+
+def assert_informative(outputs):
+    """Every output finite and not constant over the batch (a frozen NaN or zero fails)."""
+    for key, value in outputs.items():
+        value = np.asarray(value)
+        assert np.all(np.isfinite(value)), f"{key} is not finite: {value}"
+        assert value.shape[0] > 1 and np.any(np.ptp(value, axis=0) > 0), (
+            f"{key} is the same for every image: {value}")

@@ -58,6 +58,14 @@ def main(export_dir, data_path, snippets_path, out_path):
     report["num_variables"] = len(module.variables)
     report["num_trainable_variables"] = len(module.trainable_variables)
     report["num_regularization_losses"] = len(module.regularization_losses)
+    # The float32 signatures are also served as NAME_uint8, and `encoded` takes PNG bytes.
+    uint8_names = [n for n in names if n.endswith("_uint8")]
+    for name in uint8_names:
+        compare(f"hub.load/signature/{name}", module.signatures[name](images=tf.constant(x8)),
+                ref8)
+    pngs = tf.constant([tf.io.encode_png(image).numpy() for image in x8])
+    compare("hub.load/signature/encoded", module.signatures["encoded"](images=pngs), ref8)
+    names = [n for n in names if n not in uint8_names and n != "encoded"]
     for name in names:
         compare(f"hub.load/signature/{name}", module.signatures[name](images=tf.constant(x)), ref)
         compare(f"hub.load/function/{name}", getattr(module, name)(tf.constant(x)), ref)

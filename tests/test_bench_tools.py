@@ -216,3 +216,25 @@ def test_bench_momentum_quick_table(tmp_path):
     assert rows[0]["vs SimCLR"] == "1.00x" and rows[3]["vs SimCLR"].endswith("% of moco")
     assert rows[0]["trainable params"] == rows[1]["trainable params"]  # The teacher is not.
     assert "Momentum teacher: MoCo v2 and BYOL vs SimCLR" in appended
+
+
+def test_bench_export_quick_table(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    rows, appended = run_tool("bench_export", tmp_path=tmp_path)
+    assert [r["runtime"] for r in rows] == ["SavedModel in TensorFlow", "LiteRT interpreter",
+                                            "ONNX Runtime"]
+    assert [r["file"] for r in rows] == ["saved_model.pb", "model.tflite", "model.onnx"]
+    for r in rows:
+        assert r["batch"] == "32"
+        median, p90 = float(r["median (ms)"]), float(r["p90 (ms)"])
+        assert 0 < median <= p90
+        # images/s from the unrounded median: within what the printed median's 3 decimals
+        # (ms) and the integer images/s allow.
+        images_per_s = float(r["images/s"].replace(",", ""))
+        assert 32e3 / (median + 5e-4) - 0.5 <= images_per_s <= 32e3 / (median - 5e-4) + 0.5
+        # Logits of a 10-class head on a 16-D representation: tests/tolerance.py's bound.
+        assert_close(float(r["max abs logit diff vs SavedModel"]), 0.0,
+                     terms=3 * 3 * 8 + 8 * 8 + 3 * 16)
+    assert rows[0]["max abs logit diff vs SavedModel"] == "0.0e+00"
+    assert "## Export latency: SavedModel vs LiteRT vs ONNX Runtime (CPU)" in appended

@@ -94,7 +94,8 @@ def test_all_mode_for_simclr_and_the_cross_entropy_baseline(tmp_path):
         TINY + ["--config.method=simclr", "--config.loss.temperature=0.5",
                 f"--workdir={simclr}"],
         ["--config=configs/digits_ce.py:local", "--config.pretrain.epochs=1",
-         "--config.eval.plots=False", f"--workdir={ce}"],
+         "--config.eval.plots=False", f"--workdir={ce}",
+         "--config.export.formats=('saved_model', 'litert')"],
     ])
     for workdir, (status, out) in zip((simclr, ce), results):
         assert status == 0, out
@@ -105,6 +106,9 @@ def test_all_mode_for_simclr_and_the_cross_entropy_baseline(tmp_path):
     with open(os.path.join(simclr, "config.json")) as f:
         assert json.load(f)["loss"] == {"temperature": 0.5}
     assert not os.path.exists(os.path.join(ce, "checkpoints", "linear"))  # ce: no stage 2
+    # --config.export.formats adds a LiteRT file beside the SavedModel.
+    assert os.path.isfile(os.path.join(ce, "export", "model.tflite"))
+    assert not os.path.exists(os.path.join(simclr, "export", "model.tflite"))
 
     # --overwrite starts again, here with another config.
     status, out = run_cli(TINY + ["--mode=pretrain", f"--workdir={simclr}", "--overwrite"])

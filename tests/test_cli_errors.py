@@ -52,6 +52,8 @@ def test_resolve_fills_defaults_and_keeps_values():
     ({"pretrain": {"epochs": 0}}, "'pretrain.epochs' must be > 0"),
     ({"linear": {"lr_scaling": "cubic"}}, "'linear.lr_scaling' must be one of"),
     ({"method": "simclr", "views": {"num_views": 1}}, "must be >= 2 for method 'simclr'"),
+    ({"export": {"formats": ("saved_model", "onx")}}, "`export.formats` holds an unknown "
+                                                      "format 'onx'; the formats are"),
 ])
 def test_resolve_rejects(config, message):
     with pytest.raises(UsageError) as info:

@@ -24,10 +24,12 @@ from readme_blocks import readme_blocks  # noqa: E402
 from tolerance import assert_close, bound  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
-# A float32 forward pass of one image through the exported small_cnn (widths 8, 16), head
-# and classifier, here and in another graph: conv2's 3x3x8 products, a pool over at most
-# 8x8, dense layers of at most 16 inputs (tests/tolerance.py terms).
-FORWARD_TERMS = 3 * 3 * 8 + 8 * 8 + 3 * 16
+FORWARD_TERMS = helpers.FORWARD_TERMS  # tests/_export_helpers.py
+
+# The float32 signatures, their uint8 forms and the encoded-image one.
+SIGNATURES = sorted(["classify", "embed", "project", "serving_default", "encoded"]
+                    + [f"{name}_uint8" for name in ("classify", "embed", "project",
+                                                    "serving_default")])
 
 # The README's three loading examples, read from the README; the tests run them with the
 # export's path in place of "workdir/export".
@@ -46,8 +48,7 @@ def test_signatures_assets_and_checked_loading(run):
     ref = helpers.reference_outputs(run, images)
     serving = export.load_saved_model(run.export_dir, "serving_default")
     outputs = serving(images)
-    assert sorted(serving.saved_model.signatures) == [
-        "classify", "embed", "project", "serving_default"]
+    assert sorted(serving.saved_model.signatures) == SIGNATURES
     assert sorted(outputs) == sorted(export.OUTPUTS)
     for key, value in outputs.items():
         assert_close(value.numpy(), ref[key], dtype="float32", terms=FORWARD_TERMS, err_msg=key)
@@ -89,14 +90,20 @@ def test_loads_without_the_package_in_hub_keraslayer_and_tfsmlayer(run, tmp_path
     report = json.loads((tmp_path / "report.json").read_text())
 
     assert not report["supcon_tf_importable"] and not report["supcon_tf_imported"]
-    assert report["signatures"] == ["classify", "embed", "project", "serving_default"]
+    assert report["signatures"] == SIGNATURES
     diffs = report["diffs"]
     for via in ("hub.load/signature", "hub.load/function", "hub.KerasLayer", "TFSMLayer"):
         assert {k for k in diffs if k.startswith(f"{via}/serving_default/")} == {
             f"{via}/serving_default/{key}" for key in export.OUTPUTS}
         for name, key in export.SIGNATURE_OUTPUTS.items():
             assert f"{via}/{name}/{key}" in diffs
-    assert len(diffs) == 5 * 8 + 4  # every output of every signature, 5 ways, and __call__
+    for name, key in export.SIGNATURE_OUTPUTS.items():
+        assert f"hub.load/signature/{name}_uint8/{key}" in diffs
+    assert {k for k in diffs if k.startswith("hub.load/signature/encoded/")} == {
+        f"hub.load/signature/encoded/{key}" for key in export.OUTPUTS}
+    # Every output of every float32 signature, 5 ways, and __call__; the uint8 and
+    # encoded signatures through hub.load.
+    assert len(diffs) == 5 * 8 + 4 + 8 + 5
     # Max |difference| per output (tests/_hub_consumer.py); outputs are O(1).
     tol = bound([1.0], dtype="float32", terms=FORWARD_TERMS)
     bad = {k: v for k, v in diffs.items() if not v <= tol}
@@ -169,7 +176,8 @@ def test_overwrite_replaces_only_an_export_and_heads_are_optional(run, tmp_path,
     assert (sorted(os.listdir(path)), (path / "saved_model.pb").read_bytes()) == before
     export.export_saved_model(path, **kwargs)
     loaded = export.load_saved_model(path)
-    assert sorted(loaded.signatures) == ["embed", "serving_default"]
+    assert sorted(loaded.signatures) == ["embed", "embed_uint8", "encoded", "serving_default",
+                                         "serving_default_uint8"]
     images, _ = helpers.data(n=4, seed=5)
     out = loaded.signatures["serving_default"](images=tf.constant(images))
     assert sorted(out) == ["embeddings", "unnormalized_embeddings"]
@@ -183,8 +191,8 @@ def test_overwrite_replaces_only_an_export_and_heads_are_optional(run, tmp_path,
 def test_loading_refuses_bad_input(run, tmp_path):
     with pytest.raises(ValueError, match="is not a SavedModel directory"):
         export.load_saved_model(tmp_path)
-    with pytest.raises(ValueError, match="has no signature 'logits'; it has: 'classify', "
-                                         "'embed', 'project', 'serving_default'"):
+    with pytest.raises(ValueError, match="has no signature 'logits'; it has: " + ", ".join(
+            repr(name) for name in SIGNATURES)):
         export.load_saved_model(run.export_dir, "logits")
     embed = export.load_saved_model(run.export_dir, "embed")
     with pytest.raises(ValueError, match=r"must have shape \[batch, 8, 8, 1\]; received "

@@ -14,10 +14,7 @@ from supcon_tf.heads import ProjectionHead  # noqa: E402
 import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
 from tolerance import assert_close  # noqa: E402
 
-# A float32 forward pass of one image through the exported small_cnn (widths 8, 16), head
-# and classifier, here and in another graph: conv2's 3x3x8 products, a pool over at most
-# 8x8, dense layers of at most 16 inputs (tests/tolerance.py terms).
-FORWARD_TERMS = 3 * 3 * 8 + 8 * 8 + 3 * 16
+FORWARD_TERMS = helpers.FORWARD_TERMS  # tests/_export_helpers.py
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +79,7 @@ def test_signature_and_output_key(run):
 def test_bad_input(run, tmp_path):
     with pytest.raises(ValueError, match="holds no saved_model.pb"):
         encoders.get("hub:" + str(tmp_path))
-    with pytest.raises(ValueError, match="no signature 'nope'; it has: 'classify', 'embed'"):
+    with pytest.raises(ValueError, match="no signature 'nope'; it has: 'classify', 'classify_uint8', 'embed'"):
         encoders.get("hub:" + run.export_dir, signature="nope")
     with pytest.raises(ValueError, match=r"must match the module's image shape \(8, 8, 1\)"):
         encoders.get("hub:" + run.export_dir, input_shape=(16, 16, 1))

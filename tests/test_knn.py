@@ -152,3 +152,18 @@ def test_predict_with_labels_bad_data():
         evaluation.predict_with_labels(encoder, (np.ones((4, 8, 8, 1)), np.zeros(3)))
     with pytest.raises(ValueError, match=r"must be a tuple `\(images, labels\)`"):
         evaluation.predict_with_labels(encoder, np.ones((4, 8, 8, 1)))
+
+
+def test_predicting_with_many_models_logs_no_retracing_warning(caplog):
+    """An evaluation predicts with several models (each traced per batch shape); TensorFlow
+    would count those traces as one function retraced and warn."""
+    images, labels = np.random.default_rng(0).random((10, 4, 4, 1)), np.arange(10) % 2
+    with caplog.at_level("WARNING"):
+        for _ in range(6):
+            model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                                      keras.layers.Dense(2)])
+            outputs, got = evaluation.predict_with_labels(model, (images, labels), batch_size=4)
+            assert_close(outputs, keras.ops.convert_to_numpy(model(images)), dtype="float32",
+                         terms=16)  # a dense layer over 16 inputs
+            np.testing.assert_array_equal(got, labels)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -18,7 +18,7 @@ def run_block(name, namespace=None):
 def test_readme_names_every_python_block():
     assert README.read_text().count("```python") == len(readme_blocks())
     named = IN_PROCESS + ["export", "gradient_cache", "nan_guard", "hub_load", "keras_layer",
-                          "tfsm_layer"]
+                          "tfsm_layer", "serving_request"]
     assert set(named) <= set(readme_blocks())
 
 

@@ -78,7 +78,8 @@ def defaults():
         linear=dict(_stage(30, 256, "sgd", 0.1), augmentation="eval"),
         eval=dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1, online_probe=False,
                   plots=True, plot_samples=2000),
-        export=dict(enabled=True, keras_file=True),
+        # formats: any of "saved_model", "onnx" (pip install "supcon-tf[onnx]"), "litert".
+        export=dict(enabled=True, keras_file=True, formats=("saved_model",)),
     )
     return ml_collections.ConfigDict(config)
 
@@ -229,6 +230,13 @@ def _check_values(c):
                 f"Config key 'views.num_views' must be >= {min_views} for method "
                 f"{c['method']!r}; received {c['views']['num_views']}."
             )
+    if c["export"]["enabled"]:
+        from supcon_tf.export.formats import check_formats
+
+        try:
+            c["export"]["formats"] = check_formats(c["export"]["formats"])
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     if c["method"] == "ce" and c["views"]["multicrop"]["local_views"]:
         raise UsageError(
             "Config key 'views.multicrop.local_views' must be 0 for method 'ce' (the cross-"

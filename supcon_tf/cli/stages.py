@@ -295,7 +295,7 @@ class Run:
         return pretrained, classifier
 
     def export(self, overwrite=False):
-        """Writes the SavedModel (and `model.keras`) of the trained run; returns its path."""
+        """Writes the run's `export.formats` (and `model.keras`) under `export/`; returns it."""
         pretrained, classifier = self._trained_classifier()
         target = self.path("export")
         if os.path.exists(target) and not overwrite:
@@ -305,15 +305,21 @@ class Run:
             export.check_replaceable(target)
         except ValueError as e:
             raise UsageError(f"--overwrite: {e}") from None
+        formats = export.check_formats(self.config["export"]["formats"])
+        head = None if self.config["method"] == "ce" else pretrained.head
         if checkpoint.fault("write_error_in_export"):
             raise WriteFailedError(target, "No space left on device (a test fault, "
                                    "SUPCON_TF_FAULT)")
         try:
-            export.export_saved_model(
-                target, encoder=pretrained.encoder,
-                head=None if self.config["method"] == "ce" else pretrained.head,
-                classifier_head=classifier.head, image_shape=self.input_shape,
-                class_names=self.class_names, config=self.config, overwrite=overwrite)
+            if "saved_model" in formats:
+                export.export_saved_model(
+                    target, encoder=pretrained.encoder, head=head,
+                    classifier_head=classifier.head, image_shape=self.input_shape,
+                    class_names=self.class_names, config=self.config, overwrite=overwrite)
+            os.makedirs(target, exist_ok=True)
+            export.write_formats(target, formats, export.serving_model(
+                pretrained.encoder, head, classifier.head, image_shape=self.input_shape),
+                self.input_shape)
             if self.config["export"]["keras_file"]:
                 export.save_keras(os.path.join(target, "model.keras"), classifier,
                                   overwrite=True)

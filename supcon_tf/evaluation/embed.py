@@ -9,6 +9,8 @@ shuffles, and the pass is batched, compiled and distributed like any `predict`
 (under the strategy whose scope the model was built in).
 """
 
+import contextlib
+import logging
 import sys
 
 import keras
@@ -28,6 +30,29 @@ class _PassLabels(keras.Model):
     def call(self, inputs, training=False):
         images, labels = inputs
         return self.inner(images, training=False), labels
+
+
+class _NoRetracingWarning(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning during predictions.
+
+    Each predictor traces its own predict function, once per batch shape (the last,
+    smaller batch is a second one). TensorFlow counts traces by the traced code, so
+    the many models an evaluation predicts with read to it as one function retraced
+    in a loop, and it warns of a cost that is not there.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    logger, quiet = logging.getLogger("tensorflow"), _NoRetracingWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def is_dataset(data):
@@ -74,7 +99,8 @@ class LabelledPredictor:
                     f"element_spec {spec}."
                 )
             inputs = data.map(lambda x, y, *_: ((x, y),))
-            outputs, labels = self._wrapper.predict(inputs, verbose=verbose)
+            with _quiet_retracing():
+                outputs, labels = self._wrapper.predict(inputs, verbose=verbose)
         else:
             if not isinstance(data, (tuple, list)) or len(data) != 2:
                 raise ValueError(
@@ -87,8 +113,9 @@ class LabelledPredictor:
                     f"`data` holds {len(images)} images but {len(labels)} labels; they must "
                     "match."
                 )
-            outputs, labels = self._wrapper.predict((images, labels), batch_size=batch_size,
-                                                    verbose=verbose)
+            with _quiet_retracing():
+                outputs, labels = self._wrapper.predict((images, labels),
+                                                        batch_size=batch_size, verbose=verbose)
         outputs = keras.tree.map_structure(lambda o: np.asarray(o, np.float32), outputs)
         return outputs, as_class_ids(labels)
 

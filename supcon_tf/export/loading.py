@@ -11,7 +11,8 @@ from supcon_tf.export.saved_model import CLASS_NAMES_FILE, CONFIG_FILE
 def _check_images(images, spec, dtypes, where):
     """Raises a ValueError unless `images` have one of `dtypes` and `spec`'s shape."""
     if images.dtype.name not in dtypes:
-        wanted = " or ".join(f"{d} in [0, 1]" if d == "float32" else d for d in dtypes)
+        wanted = " or ".join({"float32": "float32 in [0, 1]", "string": "string (JPEG or PNG "
+                              "bytes)"}.get(d, d) for d in dtypes)
         raise ValueError(
             f"images at {where} must be {wanted}; received dtype {images.dtype.name}."
         )
@@ -26,8 +27,9 @@ def _check_images(images, spec, dtypes, where):
 def load_saved_model(path, signature=None):
     """Loads an export; with `signature`, returns a checked function images -> dict.
 
-    The function takes images of the signature's shape, float32 in [0, 1] (or
-    uint8, for this package's exports), and raises a ValueError naming what it
+    The function takes images of the signature's shape and dtype (float32 in [0, 1],
+    uint8, or for `encoded` a list of JPEG/PNG bytes; the float32 signatures of this
+    package's exports also take uint8) and raises a ValueError naming what it
     expected otherwise. It keeps the loaded object as `.saved_model`.
     """
     import tensorflow as tf
@@ -58,6 +60,8 @@ def load_saved_model(path, signature=None):
         dtypes.append("uint8")
 
     def call(images):
+        if spec.dtype == tf.string and not tf.is_tensor(images):
+            images = tf.convert_to_tensor(list(images), tf.string)  # encoded images
         images = images if tf.is_tensor(images) else np.asarray(images)
         _check_images(images, spec, dtypes, f"signature {signature!r}")
         if images.dtype.name != spec.dtype.name:

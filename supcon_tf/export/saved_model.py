@@ -10,6 +10,10 @@ import tempfile
 import keras
 import numpy as np
 
+from supcon_tf.export.encoded_images import ENCODED_SIGNATURE, decode_images
+from supcon_tf.export.formats import FORMATS
+from supcon_tf.export.forward import unique_variables, forward
+
 OUTPUTS = ("unnormalized_embeddings", "embeddings", "projection", "logits", "probabilities")
 SIGNATURE_OUTPUTS = {
     "embed": "unnormalized_embeddings",
@@ -21,7 +25,9 @@ CLASS_NAMES_FILE = "class_names.txt"
 CONFIG_FILE = "config.json"
 # What an export folder holds: the SavedModel's entries, and the command line's
 # `model.keras` beside them.
-EXPORT_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "model.keras")
+# What an export folder holds: the SavedModel, the .keras file and the other formats' files.
+EXPORT_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "model.keras",
+                  *(entry[0] for entry in FORMATS.values() if entry[0]))
 
 
 def _check_image_shape(image_shape):
@@ -84,15 +90,6 @@ def _jsonable(value):
     return repr(value)
 
 
-def _unique(variables):
-    seen, out = set(), []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            out.append(v)
-    return out
-
-
 @contextlib.contextmanager
 def _export_mode(layers):
     """Every layer trainable and BatchNorm local while tracing; the flags restored after.
@@ -129,47 +126,27 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
 
     # `variables` are those `__call__` uses (TF Hub's convention); the heads' are kept
     # in `head_variables`, which the signatures use.
-    body = [l for l in (preprocessing, encoder) if l is not None]
-    heads = [l for l in (head, classifier_head) if l is not None]
-    variables = _unique(v for l in body for v in l.variables)
-    trainable = _unique(v for l in body for v in l.trainable_variables)
+    fwd = forward(encoder, head, classifier_head, preprocessing, image_shape)
 
     def outputs(images, training):
         if images.dtype == tf.uint8:
             x = tf.cast(images, tf.float32) / 255.0
         else:
             x = tf.cast(images, tf.float32)
-        if preprocessing is not None:
-            x = preprocessing(x, training=training)
-        rep = tf.cast(encoder(x, training=training), tf.float32)
-        out = {"unnormalized_embeddings": rep, "embeddings": tf.math.l2_normalize(rep, -1)}
-        if head is not None:
-            proj = tf.cast(head(rep, training=training), tf.float32)
-            out["projection"] = tf.math.l2_normalize(proj, -1)
-        if classifier_head is not None:
-            logits = tf.cast(classifier_head(rep, training=training), tf.float32)
-            out["logits"] = logits
-            out["probabilities"] = tf.nn.softmax(logits, -1)
-        return out
+        return fwd.call(x, training)
 
     obj = tf.__internal__.tracking.AutoTrackable()
-    obj.variables = list(variables)
-    obj.head_variables = _unique(v for l in heads for v in l.variables)
-    obj.trainable_variables = list(trainable)
-    def regularization_loss(variable):
-        return tf.function(lambda: tf.cast(variable.regularizer(variable), tf.float32),
-                            input_signature=[])
-
-    obj.regularization_losses = [regularization_loss(v) for v in trainable
-                                 if getattr(v, "regularizer", None) is not None]
+    obj.variables = list(fwd.variables)
+    obj.head_variables = list(fwd.head_variables)
+    obj.trainable_variables = list(fwd.trainable_variables)
+    obj.regularization_losses = list(fwd.regularization_losses)
     specs = [tf.TensorSpec([None, *image_shape], dtype, name="images")
              for dtype in (tf.float32, tf.uint8)]
 
     obj.__call__ = tf.function(
         lambda images, training=False: outputs(images, training)["unnormalized_embeddings"])
-    for spec in specs:
-        for training in (False, True):
-            obj.__call__.get_concrete_function(spec, training=training)
+    traced = [obj.__call__.get_concrete_function(spec, training=training)
+              for spec in specs for training in (False, True)]
 
     endpoints = {"serving_default": None}
     if head is not None:
@@ -184,7 +161,20 @@ def _build_module(encoder, head, classifier_head, preprocessing, image_shape, as
         else:
             fn = tf.function(lambda images, key=key: {key: outputs(images, False)[key]})
         setattr(obj, name, fn)
-        signatures[name] = [fn.get_concrete_function(spec) for spec in specs][0]
+        concrete = [fn.get_concrete_function(spec) for spec in specs]
+        traced += concrete
+        signatures[name] = concrete[0]
+        signatures[f"{name}_uint8"] = concrete[1]
+    obj.encoded = tf.function(
+        lambda images: outputs(decode_images(images, image_shape), False))
+    signatures[ENCODED_SIGNATURE] = obj.encoded.get_concrete_function(
+        tf.TensorSpec([None], tf.string, name="images"))
+    traced.append(signatures[ENCODED_SIGNATURE])
+    # The tf.Variables the traced functions read, tracked as themselves (as Keras'
+    # ExportArchive does): tracked only through their Keras wrappers, they are left
+    # out of the TF1 restore that TF Serving's loader and the TFLite converter use, so
+    # those would find no variables (or freeze uninitialized ones into NaN).
+    obj._all_variables = unique_variables(v for f in traced for v in f.variables)
     obj.class_names_file = tf.saved_model.Asset(os.path.join(asset_dir, CLASS_NAMES_FILE))
     obj.config_file = tf.saved_model.Asset(os.path.join(asset_dir, CONFIG_FILE))
     return obj, signatures
@@ -229,10 +219,10 @@ def export_saved_model(path, *, encoder, head=None, classifier_head=None, image_
       allow_untrained: export even when every BatchNorm statistic of the encoder
         is still at its initial value (the sign of a run that never trained).
     """
-    if keras.backend.backend() != "tensorflow":
+    if keras.backend.backend() not in ("tensorflow", "jax"):
         raise ValueError(
-            "SavedModel export needs Keras' TensorFlow backend; received backend "
-            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
+            "SavedModel export needs Keras' TensorFlow or JAX backend; received backend "
+            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow or jax."
         )
     import tensorflow as tf
 
