@@ -23,16 +23,16 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from supcon_tf.cli import session
+from supcon_tf.cli.config_flag import define_config_flag
 from supcon_tf.cli.errors import UsageError
 
 MODES = ("all", "pretrain", "linear", "eval", "export")
 _CONFIG_GIVEN = False  # set by parse_flags: --config or an override was on the command line
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None,
+_CONFIG = define_config_flag(
+    "config",
     "Experiment config file (a Python file with get_config()), optionally `file.py:arg`; "
-    "override keys with --config.KEY=VALUE. Default: configs/digits_supcon.py.",
-    lock_config=True)
+    "override any key with --config.KEY=VALUE. Default: configs/digits_supcon.py.")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Work directory of the run (default: ./runs/<UTC timestamp>). "
     "Rerunning on the same one resumes it.")

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from supcon_tf.data.convert import convert
 from supcon_tf.data.info import DatasetInfo
 
 
@@ -34,8 +35,10 @@ def as_uint8_images(images, name="images"):
     raise ValueError(f"`{name}` must be uint8, integer or float; received dtype {images.dtype}.")
 
 
-def from_arrays(images, labels, name="arrays", class_names=None, split="train"):
-    """(dataset, info) from images [N, H, W(, C)] (uint8, or float in [0, 1]) and labels [N]."""
+def from_arrays(images, labels, name="arrays", class_names=None, split="train",
+                image_size=None, to_rgb=False):
+    """(dataset, info) from images [N, H, W(, C)] (uint8, or float in [0, 1]) and labels [N];
+    `image_size` and `to_rgb` as in `data.convert`."""
     import tensorflow as tf
 
     images = as_uint8_images(images)
@@ -54,4 +57,4 @@ def from_arrays(images, labels, name="arrays", class_names=None, split="train"):
                        class_names=list(class_names) if class_names else
                        [str(i) for i in range(num_classes)])
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
-    return ds, info
+    return convert(ds, info, image_size=image_size, to_rgb=to_rgb)
