@@ -5,6 +5,7 @@ package's registries, and keyword-argument dicts are checked against the factory
 signature, so a typo fails here, before training, with the valid choices listed.
 """
 
+import dataclasses
 import difflib
 import inspect
 
@@ -66,7 +67,9 @@ SOURCES = {"digits": "the bundled digits", "folder": "image folders (folder:/pat
 MAX_AUTO_SIZE = 224
 
 
-def _override(key, value):
+def _override(key, value, split=None):
+    """`--config.dataset.KEY=VALUE` for a loader argument (`split` is `split`'s key)."""
+    key = split if key == "split" and split else key
     if isinstance(value, tuple):
         return f"--config.dataset.{key}='{value}'"
     return f"--config.dataset.{key}={value}"
@@ -97,11 +100,12 @@ def load_data(dataset, log=print):
     """(train, test, info) for the `dataset` section of a config; logs skipped files."""
     options = loader_options(dataset)
     loaded = []
-    for split in (dataset["train_split"], dataset["test_split"]):
+    for key in ("train_split", "test_split"):
+        split = dataset[key]
         try:
             ds, info = data.load(dataset["name"], split=split, **options)
         except data.DataError as e:
-            raise UsageError(f"Config key 'dataset': {e.render(_override)}") from e
+            raise UsageError(f"Config key 'dataset': {e.render(_override, split=key)}") from e
         except ValueError as e:
             raise UsageError(f"Config key 'dataset': {e}") from e
         if info.skipped:
@@ -109,7 +113,11 @@ def load_data(dataset, log=print):
                 f"file(s) of split {split!r}: {', '.join(info.skipped[:5])}"
                 + (" ..." if len(info.skipped) > 5 else ""))
         loaded.append((ds, info))
-    (train, info), (test, _) = loaded
+    (train, info), (test, test_info) = loaded
+    test_size = test_info.split_sizes.get(dataset["test_split"])
+    if test_size is not None:  # Each loader counts its own split exactly (corrupt skipped).
+        info = dataclasses.replace(info, split_sizes={**info.split_sizes,
+                                                      dataset["test_split"]: test_size})
     return train, test, info
 
 

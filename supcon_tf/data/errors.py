@@ -20,10 +20,11 @@ class DataError(ValueError):
         self.problem, self.fixes, self.notes = problem, tuple(fixes), notes
         super().__init__(self.render())
 
-    def render(self, option=None):
-        """The message, with each fix's argument written by `option(argument, value)`
-        (default: `argument=value`, as the loader takes it)."""
+    def render(self, option=None, **context):
+        """The message, with each fix's argument written by `option(argument, value,
+        **context)` (default: `argument=value`, as the loader takes it)."""
         option = option or (lambda argument, value: f"{argument}={value!r}")
         parts = [self.problem]
-        parts += [f"Pass {option(argument, value)} {why}." for argument, value, why in self.fixes]
+        parts += [f"Pass {option(argument, value, **context)} {why}."
+                  for argument, value, why in self.fixes]
         return " ".join(parts + ([self.notes] if self.notes else []))

@@ -65,8 +65,10 @@ def scan_folder(path, split="train", corrupt="error", to_rgb=False):
     check_choice("corrupt", corrupt, ("error", "skip"))
     splits = _split_dirs(path)
     if split not in splits:
-        raise ValueError(f"Image folder {path!r} has no split {split!r}; found splits: "
-                         f"{', '.join(sorted(splits))}.")
+        found = sorted(splits)
+        raise DataError(f"Image folder {path!r} has no split {split!r}; found splits: "
+                        f"{', '.join(found)}.",
+                        fixes=[("split", found[0], "to use a split it has")])
     class_names = sorted({c for d in splits.values() for c in _subdirs(d)})
     split_sizes = {s: sum(len(_images_in(os.path.join(d, c))) for c in _subdirs(d))
                    for s, d in splits.items()}
@@ -98,6 +100,7 @@ def scan_folder(path, split="train", corrupt="error", to_rgb=False):
         raise ValueError(f"Every image file in {directory!r} is corrupt ({len(bad)} files).")
     files = [files[i] for i in keep]
     labels = [labels[i] for i in keep]
+    split_sizes[split] = len(files)  # The readable ones.
     channels = {results[i][0] for i in keep}
     sizes = collections.Counter(results[i][1] for i in keep)
     if len(channels) > 1 and not to_rgb:

@@ -23,7 +23,8 @@ def _builder(name, data_dir):
         known = tfds.list_builders(with_community_datasets=False)
         close = difflib.get_close_matches(name.split(":")[0].split("/")[0], known, n=5)
         hint = f" Close matches: {', '.join(close)}." if close else ""
-        raise ValueError(f"Unknown TFDS dataset `name`={name!r}.{hint} "
+        searched = f" and no prepared copy in data_dir {data_dir!r}" if data_dir else ""
+        raise ValueError(f"Unknown TFDS dataset `name`={name!r}{searched}.{hint} "
                          f"See tfds.list_builders() for all {len(known)} names.") from e
 
 
