@@ -8,6 +8,7 @@ through `session.prepare` (what the command runs before any training).
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from _cli_runs import ROOT, run_many
 from _tiny_tfds import SupconTinyImages
 from supcon_tf import data
 from supcon_tf.cli import build, session
-from supcon_tf.cli.config_flag import define_config_flag
+from supcon_tf.cli.config_flag import parse_config
 from supcon_tf.cli.errors import UsageError
 
 SIZES = [(12, 16), (16, 16), (20, 14)]  # (height, width); shorter sides 12, 16, 14
@@ -54,14 +55,7 @@ def make_photos(root, per_class=6, corrupt=True):
 
 def parsed_config(*overrides, config="configs/digits_supcon.py:local"):
     """The config `supcon-tf --config=CONFIG OVERRIDES...` resolves to (in-process)."""
-    from absl import flags
-
-    argv = ["supcon-tf", f"--config={os.path.join(ROOT, config)}", *overrides]
-    flag_values = flags.FlagValues()
-    holder = define_config_flag("config", "config file", flag_values=flag_values,
-                                sys_argv=argv)
-    flag_values(argv)
-    return holder.value
+    return parse_config(os.path.join(ROOT, config), *overrides)
 
 
 def prepare(tmp_path, *overrides):
@@ -180,8 +174,7 @@ def test_size_rule_and_refusal_without_known_sizes():
     ("--config.dataset.data_dir=/data/tfds", "Remove --config.dataset.data_dir=/data/tfds"),
 ])
 def test_a_loader_key_for_another_source_is_refused(override, message):
-    with pytest.raises(UsageError, match=message.replace(".", r"\.").replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         build.loader_options(parsed_config(override).dataset)
 
 

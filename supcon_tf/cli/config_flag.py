@@ -36,3 +36,14 @@ def define_config_flag(name, help_string, flag_values=flags.FLAGS, sys_argv=None
     flag = flag_values[name]
     flag.parser = _TypedConfigParser(flag.parser)
     return holder
+
+
+def parse_config(config_file, *overrides):
+    """The config `supcon-tf --config=CONFIG_FILE OVERRIDES...` parses (`overrides` as
+    `--config.KEY=VALUE` strings), in a flag set of its own: for tests and notebooks."""
+    argv = ["supcon-tf", f"--config={config_file}", *overrides]
+    flag_values = flags.FlagValues()
+    holder = define_config_flag("config", "config file", flag_values=flag_values,
+                                sys_argv=argv)
+    flag_values(argv)
+    return holder.value
