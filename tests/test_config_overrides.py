@@ -164,3 +164,8 @@ def test_an_invalid_value_of_the_right_type_names_the_key(override, message):
     path = os.path.join(config_files.config_dirs()[0], "digits_supcon.py")
     with pytest.raises(UsageError, match=re.escape(message)):
         schema.resolve(parse(path, override))
+
+
+def test_a_missing_config_file_is_left_to_the_command_s_message(tmp_path):
+    config = parse(str(tmp_path / "does_not_exist.py"))
+    assert type(config).__name__ == "_ErrorConfig"  # session._check_config_file reports it.

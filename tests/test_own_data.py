@@ -2,8 +2,9 @@
 
 Two `supcon-tf` runs (started together): a folder made here (JPEG and PNG, grayscale
 and RGB, three sizes, one corrupt file) with `dataset.corrupt=skip`, and a tiny TFDS
-dataset prepared here in a data_dir of its own. The errors are checked in-process,
-through `session.prepare` (what the command runs before any training).
+dataset prepared here in a data_dir of its own. The errors, and NumPy arrays from an
+.npz file, are checked in-process, through what the command runs before any training
+(`session.prepare`, `build.load_data`).
 """
 
 import json
@@ -201,3 +202,28 @@ def test_a_flat_folder_without_a_test_split_names_the_key(tmp_path):
                                          r"--config\.dataset\.test_split=train"):
         build.load_data(parsed_config(f"--config.dataset.name=folder:{tmp_path / 'flat'}")
                         .dataset)
+
+
+def test_numpy_arrays_from_an_npz_file_with_the_same_keys(tmp_path):
+    x_train = np.stack([np.full((5, 7), 10 * i, np.uint8) for i in range(6)])  # Grayscale.
+    path = tmp_path / "data.npz"
+    np.savez(path, x_train=x_train, y_train=np.arange(6) % 3, x_test=x_train[:2],
+             y_test=np.array([3, 0]))  # Class 3 only in the test split.
+    train, test, info = build.load_data(parsed_config(
+        f"--config.dataset.name=npz:{path}", "--config.dataset.to_rgb=True",
+        "--config.dataset.image_size=(10, 14)").dataset)
+    assert info.num_classes == 4 and info.split_sizes == {"train": 6, "test": 2}
+    assert info.image_shape == (10, 14, 3)
+    got = [(x.numpy(), int(y)) for x, y in train]
+    assert [y for _, y in got] == [0, 1, 2, 0, 1, 2]
+    for i, (image, _) in enumerate(got):  # Constant images stay constant, in RGB.
+        np.testing.assert_array_equal(image, np.full((10, 14, 3), 10 * i, np.uint8))
+    assert [int(y) for _, y in test] == [3, 0]
+    with pytest.raises(UsageError, match=re.escape(
+            "'dataset.corrupt' applies to image folders (folder:/path) only")):
+        build.load_data(parsed_config(f"--config.dataset.name=npz:{path}",
+                                      "--config.dataset.corrupt=skip").dataset)
+    np.savez(path, x_train=x_train, y_train=np.arange(6) % 3)
+    with pytest.raises(UsageError, match=r"has no split 'test'; found splits: train\. Pass "
+                                         r"--config\.dataset\.test_split=train"):
+        build.load_data(parsed_config(f"--config.dataset.name=npz:{path}").dataset)

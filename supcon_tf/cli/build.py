@@ -61,7 +61,7 @@ def get_strategy(name, tpu=None):
 # they apply to (`data.OPTIONS`); a key set for another source is refused.
 LOADER_KEYS = ("data_dir", "download", "image_size", "to_rgb", "corrupt")
 SOURCES = {"digits": "the bundled digits", "folder": "image folders (folder:/path)",
-           "tfds": "TFDS datasets"}
+           "npz": "NumPy files (npz:/path.npz)", "tfds": "TFDS datasets"}
 # Rule for the training size of images that vary in size (folders): the median of
 # the images' shorter sides, at most MAX_AUTO_SIZE, as a square.
 MAX_AUTO_SIZE = 224

@@ -7,6 +7,7 @@ defaults, and keys at None are typed placeholders, so an override such as
 parses as a value of that key's type on every config.
 """
 
+import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
@@ -21,8 +22,8 @@ class _TypedConfigParser(flags.ArgumentParser):
 
     def parse(self, argument):
         config = self._inner.parse(argument)
-        if hasattr(config, "lock"):  # Not when loading failed (the error comes later).
-            schema.typed(config).lock()
+        if isinstance(config, ml_collections.ConfigDict):  # Not a file that failed to
+            schema.typed(config).lock()                   # load: its error comes later.
         return config
 
     def flag_type(self):

@@ -70,7 +70,8 @@ def default_values():
         keep_checkpoints=2,
         # What the loaders take (`supcon_tf.data.OPTIONS`): data_dir and download for
         # TFDS; corrupt ("error" or "skip") for folders; image_size (resize at load
-        # time) and to_rgb (grayscale -> RGB) for every source.
+        # time) and to_rgb (grayscale -> RGB) for every source (digits, TFDS, folder:,
+        # npz:).
         dataset=dict(name="digits", data_dir=None, download=False, train_split="train",
                      test_split="test", shuffle_buffer=10_000, image_size=None,
                      to_rgb=False, corrupt="error"),
