@@ -31,18 +31,18 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from supcon_tf.cli import config_files, errors, session
+from supcon_tf.cli.config_flag import define_config_flag
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.lock import describe as describe_holder
 
 MODES = ("all", "pretrain", "linear", "eval", "export")
 _CONFIG_GIVEN = False  # set by parse_flags: --config or an override was on the command line
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None,
+_CONFIG = define_config_flag(
+    "config",
     "Experiment config: a bundled config's name (see --list-configs) or a Python file with "
-    "get_config(), optionally `NAME:arg` / `file.py:arg`; override keys with "
-    f"--config.KEY=VALUE. Default: {config_files.DEFAULT_CONFIG}.",
-    lock_config=True)
+    "get_config(), optionally `NAME:arg` / `file.py:arg`; override any key with "
+    f"--config.KEY=VALUE. Default: {config_files.DEFAULT_CONFIG}.")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Work directory of the run (default: ./runs/<UTC timestamp>). "
     "Rerunning on the same one resumes it.")

@@ -1,6 +1,7 @@
 """Loaders on locally made data: digits, arrays, an image folder, a TFDS dataset built locally."""
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from _tiny_tfds import SupconTinyImages
 from supcon_tf import data
 
 RNG = np.random.default_rng(0)
@@ -140,9 +142,10 @@ def test_folder_corrupt_files_error_or_skip_with_log(tmp_path, caplog):
                                          r"2 corrupt file"):
         data.from_folder(tmp_path, corrupt="error")
     with caplog.at_level(logging.WARNING, logger="supcon_tf.data"):
-        ds, _ = data.from_folder(tmp_path, corrupt="skip")
+        ds, info = data.from_folder(tmp_path, corrupt="skip")
     assert "Skipping 2 corrupt image file(s)" in caplog.text and "garbage.jpg" in caplog.text
-    assert len(items(ds)) == 7
+    assert len(items(ds)) == 7 and info.split_sizes == {"train": 7}
+    assert sorted(os.path.basename(f) for f in info.skipped) == ["garbage.jpg", "truncated.png"]
     with pytest.raises(ValueError, match="corrupt"):
         data.from_folder(tmp_path, corrupt="ignore")
 
@@ -161,30 +164,6 @@ def test_folder_bad_layouts_name_the_path(tmp_path, setup, match):
 
 
 # --- TFDS, built locally ---------------------------------------------------------------------
-
-class SupconTinyImages(tfds.core.GeneratorBasedBuilder):
-    """A 3-class 8x8 RGB dataset generated in place: no download."""
-
-    VERSION = tfds.core.Version("1.0.0")
-
-    def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(8, 8, 3)),
-                "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
-            }),
-            supervised_keys=("image", "label"),
-        )
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(9), "test": self._generate_examples(6)}
-
-    def _generate_examples(self, n):
-        rng = np.random.default_rng(n)
-        for i in range(n):
-            yield i, {"image": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "label": i % 3}
-
 
 def test_tfds_by_name_with_data_dir(tmp_path):
     SupconTinyImages(data_dir=str(tmp_path)).download_and_prepare()

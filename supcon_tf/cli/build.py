@@ -5,12 +5,14 @@ package's registries, and keyword-argument dicts are checked against the factory
 signature, so a typo fails here, before training, with the valid choices listed.
 """
 
+import dataclasses
 import difflib
 import inspect
 
 import keras
 
 from supcon_tf import data, distribute, encoders, methods, optimizers, views
+from supcon_tf.cli import schema
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.heads import ProjectionHead
 
@@ -55,26 +57,95 @@ def get_strategy(name, tpu=None):
         raise UsageError(f"--strategy={name}: {e}") from e
 
 
-def load_data(dataset):
-    """(train, test, info) for the `dataset` section of a config."""
+# Config keys of the `dataset` section that are loader arguments, and the sources
+# they apply to (`data.OPTIONS`); a key set for another source is refused.
+LOADER_KEYS = ("data_dir", "download", "image_size", "to_rgb", "corrupt")
+SOURCES = {"digits": "the bundled digits", "folder": "image folders (folder:/path)",
+           "npz": "NumPy files (npz:/path.npz)", "tfds": "TFDS datasets"}
+# Rule for the training size of images that vary in size (folders): the median of
+# the images' shorter sides, at most MAX_AUTO_SIZE, as a square.
+MAX_AUTO_SIZE = 224
+
+
+def _override(key, value, split=None):
+    """`--config.dataset.KEY=VALUE` for a loader argument (`split` is `split`'s key)."""
+    key = split if key == "split" and split else key
+    if isinstance(value, tuple):
+        return f"--config.dataset.{key}='{value}'"
+    return f"--config.dataset.{key}={value}"
+
+
+def loader_options(dataset):
+    """The loader's keyword arguments from the `dataset` section; `UsageError` for a
+    key set (away from its default) for a source it does not apply to."""
     try:
-        train, info = data.load(dataset["name"], split=dataset["train_split"],
-                                data_dir=dataset["data_dir"])
-        test, _ = data.load(dataset["name"], split=dataset["test_split"],
-                            data_dir=dataset["data_dir"])
+        kind, _ = data.source(dataset["name"])
     except ValueError as e:
-        raise UsageError(f"Config key 'dataset': {e}") from e
+        raise UsageError(f"Config key 'dataset.name': {e}") from e
+    defaults = schema.default_values()["dataset"]
+    options = {}
+    for key in LOADER_KEYS:
+        value = dataset[key]
+        if key in data.OPTIONS[kind]:
+            options[key] = tuple(value) if isinstance(value, list) else value
+        elif value != defaults[key]:
+            where = " and ".join(SOURCES[k] for k in SOURCES if key in data.OPTIONS[k])
+            raise UsageError(
+                f"Config key 'dataset.{key}' applies to {where} only, not to dataset "
+                f"{dataset['name']!r}; received {value!r}. Remove {_override(key, value)}.")
+    return options
+
+
+def load_data(dataset, log=print):
+    """(train, test, info) for the `dataset` section of a config; logs skipped files."""
+    options = loader_options(dataset)
+    loaded = []
+    for key in ("train_split", "test_split"):
+        split = dataset[key]
+        try:
+            ds, info = data.load(dataset["name"], split=split, **options)
+        except data.DataError as e:
+            raise UsageError(f"Config key 'dataset': {e.render(_override, split=key)}") from e
+        except ValueError as e:
+            raise UsageError(f"Config key 'dataset': {e}") from e
+        if info.skipped:
+            log(f"[data] dataset.corrupt=skip: skipped {len(info.skipped)} corrupt image "
+                f"file(s) of split {split!r}: {', '.join(info.skipped[:5])}"
+                + (" ..." if len(info.skipped) > 5 else ""))
+        loaded.append((ds, info))
+    (train, info), (test, test_info) = loaded
+    test_size = test_info.split_sizes.get(dataset["test_split"])
+    if test_size is not None:  # Each loader counts its own split exactly (corrupt skipped).
+        info = dataclasses.replace(info, split_sizes={**info.split_sizes,
+                                                      dataset["test_split"]: test_size})
     return train, test, info
 
 
-def image_shape(config, info):
-    """(H, W, C) of the encoder's input: `views.image_size` or the dataset's images."""
+def image_shape(config, info, log=print):
+    """(H, W, C) of the encoder's input: `views.image_size`, else the dataset's images.
+
+    Images that vary in size, with their sizes known (a folder), train at a square of
+    the median of their shorter sides, at most `MAX_AUTO_SIZE` (the rule and the size
+    are logged); otherwise the exact flag to add is the error.
+    """
     height, width, channels = info.image_shape
     if config["views"]["image_size"] is not None:
         height, width = config["views"]["image_size"]
-    if height is None or width is None:
-        raise UsageError(f"Config key 'views.image_size' must be set (height, width): the "
-                         f"images of dataset {info.name!r} vary in size.")
+    elif height is None or width is None:
+        if not info.image_sizes:
+            raise UsageError(
+                f"Config key 'views.image_size' must be set: the images of dataset "
+                f"{info.name!r} vary in size. Add --config.views.image_size='(224, 224)' "
+                f"(or the size to train at).")
+        sides = sorted(s for (h, w), n in info.image_sizes.items() for s in [min(h, w)] * n)
+        height = width = min(MAX_AUTO_SIZE, sides[(len(sides) - 1) // 2])
+        smallest, largest = (min(info.image_sizes, key=lambda hw: hw[0] * hw[1]),
+                             max(info.image_sizes, key=lambda hw: hw[0] * hw[1]))
+        log(f"[data] views.image_size is unset and the {len(sides)} training images vary in "
+            f"size ({len(info.image_sizes)} sizes, {smallest[0]}x{smallest[1]} to "
+            f"{largest[0]}x{largest[1]}): training at {height}x{width}, the median shorter "
+            f"side (at most {MAX_AUTO_SIZE}). Set --config.views.image_size='(H, W)' to "
+            f"choose.")
     return (int(height), int(width), int(channels))
 
 

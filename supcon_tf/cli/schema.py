@@ -29,14 +29,17 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 AUGMENT_ON = ("host", "device")
 LR_SCALING = ("none", "linear", "sqrt")
 SCHEDULES = ("cosine", "constant")
+CORRUPT = ("error", "skip")
 
 # Keys whose value is a dict of keyword arguments for a factory named elsewhere.
 OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "method_kwargs",
               "pretrain.optimizer_kwargs",
               "linear.optimizer_kwargs")
-# Keys whose default is None: the types they accept.
+# Keys whose default is None: the types they accept (the first is the type a
+# --config.KEY=VALUE override is parsed as, see `typed`).
 NULLABLE = {
     "dataset.data_dir": (str,),
+    "dataset.image_size": (tuple, list),
     "views.image_size": (tuple, list),
     "head.hidden_dims": (tuple, list),
     "views.multicrop.local_size": (tuple, list),
@@ -51,7 +54,12 @@ def _stage(epochs, batch_size, optimizer, learning_rate):
 
 def defaults():
     """The full config with every key at its default (the digits SupCon run)."""
-    config = dict(
+    return ml_collections.ConfigDict(default_values())
+
+
+def default_values():
+    """`defaults()` as a new plain dict (cheaper than the ConfigDict: built per call)."""
+    return dict(
         method="supcon",
         method_kwargs={},  # the method's own arguments (e.g. MoCo's queue_size)
         seed=0,
@@ -60,8 +68,13 @@ def defaults():
         steps_per_execution=1,
         checkpoint_every_steps=0,  # 0: checkpoint at the end of every epoch only
         keep_checkpoints=2,
-        dataset=dict(name="digits", data_dir=None, train_split="train", test_split="test",
-                     shuffle_buffer=10_000),
+        # What the loaders take (`supcon_tf.data.OPTIONS`): data_dir and download for
+        # TFDS; corrupt ("error" or "skip") for folders; image_size (resize at load
+        # time) and to_rgb (grayscale -> RGB) for every source (digits, TFDS, folder:,
+        # npz:).
+        dataset=dict(name="digits", data_dir=None, download=False, train_split="train",
+                     test_split="test", shuffle_buffer=10_000, image_size=None,
+                     to_rgb=False, corrupt="error"),
         encoder=dict(name="small_cnn", kwargs={}),
         head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
                   sync_batch_norm=False, output_batch_norm=False,
@@ -81,7 +94,28 @@ def defaults():
         # formats: any of "saved_model", "onnx" (pip install "supcon-tf[onnx]"), "litert".
         export=dict(enabled=True, keras_file=True, formats=("saved_model",)),
     )
-    return ml_collections.ConfigDict(config)
+
+
+def typed(config):
+    """`config` (a ConfigDict, changed in place) holding every key of `defaults()`, so
+    that --config.KEY=VALUE can set any of them: keys it lacks at their defaults, and
+    keys at None as placeholders of their `NULLABLE` type (ml_collections cannot parse
+    an override of a plain None). Sections of the wrong type are left to `resolve`."""
+    for path, default in flatten(default_values()).items():
+        *parents, leaf = path.split(".")
+        holder = config
+        for key in parents:
+            if key not in holder:
+                holder[key] = ml_collections.ConfigDict()
+            holder = holder[key]
+            if not isinstance(holder, ml_collections.ConfigDict):
+                break
+        else:
+            if leaf not in holder:
+                holder[leaf] = default
+            if path in NULLABLE and holder.get_type(leaf) is type(None):
+                holder[leaf] = ml_collections.config_dict.placeholder(NULLABLE[path][0])
+    return config
 
 
 def flatten(tree, prefix=""):
@@ -148,9 +182,8 @@ def _set(tree, path, value):
 def resolve(config):
     """The config merged over `defaults()`, as a plain dict; raises `UsageError`."""
     given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    base = defaults().to_dict()
-    known = flatten(base)
-    merged = defaults().to_dict()
+    known = flatten(default_values())
+    merged = default_values()
     for path, value in flatten(given).items():
         if value == {} and any(k.startswith(path + ".") for k in known):
             continue  # An empty section: all defaults.
@@ -191,6 +224,7 @@ def _check_values(c):
     _choice("method", c["method"], method_names())
     _choice("precision", c["precision"], PRECISIONS)
     _choice("views.augment_on", c["views"]["augment_on"], AUGMENT_ON)
+    _choice("dataset.corrupt", c["dataset"]["corrupt"], CORRUPT)
     for path in ("steps_per_execution", "keep_checkpoints", "views.num_views",
                  "head.output_dim", "dataset.shuffle_buffer", "eval.knn_k",
                  "eval.knn_temperature", "eval.plot_samples"):
@@ -214,13 +248,14 @@ def _check_values(c):
             "Config key 'pretrain.samples_per_class' must be 0 (plain shuffled batches) or "
             f"an integer >= 2 that divides pretrain.batch_size={batch}; received {k}.")
     _positive("pretrain.samples_per_class", k, allow_zero=True)
-    size = c["views"]["image_size"]
-    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0
-                                                        for v in size)):
-        raise UsageError(
-            f"Config key 'views.image_size' must be None or two positive ints (height, "
-            f"width); received {size!r}."
-        )
+    for path in ("views.image_size", "dataset.image_size"):
+        section, _, key = path.partition(".")
+        size = c[section][key]
+        if size is not None and (len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise UsageError(
+                f"Config key {path!r} must be None or two positive ints (height, width), "
+                f"e.g. --config.{path}='(224, 224)'; received {size!r}.")
     if c["method"] not in BASELINES:
         from supcon_tf.methods import METHODS
 

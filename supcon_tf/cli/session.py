@@ -77,7 +77,8 @@ def describe_config_error(error, argv=()):
                 hint = schema.closest_key(key, schema.flatten(schema.defaults().to_dict()))
             return (f"Unknown config key {key!r} in --config.{key}."
                     + (f" Did you mean {hint!r}?" if hint else "")
-                    + " Every key of a config is listed in its file; see configs/.")
+                    + " Every key, with its default, is in defaults() of "
+                    "supcon_tf/cli/schema.py.")
     return f"Bad config override: {' '.join(text.split())}"
 
 

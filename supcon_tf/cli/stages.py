@@ -31,8 +31,8 @@ class Run:
         self.workdir = workdir
         self.strategy = strategy
         self.log = log
-        self.train_data, self.test_data, self.info = build.load_data(config["dataset"])
-        self.input_shape = build.image_shape(config, self.info)
+        self.train_data, self.test_data, self.info = build.load_data(config["dataset"], log)
+        self.input_shape = build.image_shape(config, self.info, log)
         self.num_classes = int(self.info.num_classes)
         self.class_names = list(getattr(self.info, "class_names", None) or
                                 [str(i) for i in range(self.num_classes)])

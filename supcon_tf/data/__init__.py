@@ -3,35 +3,62 @@ the pipelines that turn them into multi-view training batches and evaluation bat
 class-balanced sampling (`class_balanced`: P classes x K samples per batch).
 
 `load(name)`: "digits" (bundled with scikit-learn, offline), any TFDS name ("cifar10",
-also "tfds:cifar10"), or "folder:/path/to/root".
+also "tfds:cifar10"), "folder:/path/to/root", or "npz:/path/data.npz" (NumPy arrays
+x_<split>, y_<split>). `OPTIONS` lists the keyword arguments
+each kind of source takes (`image_size` and `to_rgb` apply to all of them).
 """
 
-from supcon_tf.data.arrays import from_arrays
+from supcon_tf.data.arrays import from_arrays, from_npz
 from supcon_tf.data.balanced import class_balanced
+from supcon_tf.data.convert import convert
 from supcon_tf.data.digits import load_digits
+from supcon_tf.data.errors import DataError
 from supcon_tf.data.folder import from_folder
 from supcon_tf.data.info import DatasetInfo
 from supcon_tf.data.pipelines import make_eval_dataset, make_pretrain_dataset
 from supcon_tf.data.tfds import from_tfds
 
 
-def load(name, split="train", data_dir=None, **kwargs):
-    """(dataset, info) for `name` and `split`; `kwargs` go to the loader
-    (`from_folder`'s image_size/corrupt/to_rgb, `from_tfds`'s download/shuffle_files)."""
+# The keyword arguments of `load` for each kind of source.
+OPTIONS = {"digits": ("image_size", "to_rgb"),
+           "folder": ("image_size", "to_rgb", "corrupt"),
+           "npz": ("image_size", "to_rgb"),
+           "tfds": ("image_size", "to_rgb", "data_dir", "download", "shuffle_files")}
+
+
+def source(name):
+    """(kind, what) of a dataset `name`: ("digits", None), ("folder", path), ("npz",
+    path) or ("tfds", TFDS name)."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be 'digits', a TFDS name or 'folder:/path'; "
-                         f"received name={name!r}.")
+        raise ValueError(f"`name` must be 'digits', a TFDS name, 'folder:/path' or "
+                         f"'npz:/path.npz'; received name={name!r}.")
     if name == "digits":
-        if kwargs:
-            raise ValueError(f"The digits loader takes no options; received {sorted(kwargs)}.")
-        return load_digits(split)
-    if name.startswith("folder:"):
-        return from_folder(name[len("folder:"):], split=split, **kwargs)
-    if name.startswith("tfds:"):
-        name = name[len("tfds:"):]
-    return from_tfds(name, split=split, data_dir=data_dir, **kwargs)
+        return "digits", None
+    for kind in ("folder", "npz"):
+        if name.startswith(kind + ":"):
+            return kind, name[len(kind) + 1:]
+    return "tfds", name[len("tfds:"):] if name.startswith("tfds:") else name
 
 
-__all__ = ["DatasetInfo", "class_balanced", "from_arrays",
-           "from_folder", "from_tfds", "load", "load_digits",
+def load(name, split="train", data_dir=None, **kwargs):
+    """(dataset, info) for `name` and `split`; `data_dir` and `kwargs` are the loader's
+    `OPTIONS` (`from_folder`'s image_size/corrupt/to_rgb, `from_tfds`'s data_dir/...)."""
+    kind, what = source(name)
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    unknown = sorted(set(kwargs) - set(OPTIONS[kind]))
+    if unknown:
+        raise ValueError(f"The {kind} loader takes {', '.join(OPTIONS[kind])}; received "
+                         f"{', '.join(unknown)}.")
+    if kind == "digits":
+        return load_digits(split, **kwargs)
+    if kind == "folder":
+        return from_folder(what, split=split, **kwargs)
+    if kind == "npz":
+        return from_npz(what, split=split, **kwargs)
+    return from_tfds(what, split=split, **kwargs)
+
+
+__all__ = ["DataError", "DatasetInfo", "OPTIONS", "class_balanced", "convert", "from_arrays",
+           "from_folder", "from_npz", "from_tfds", "load", "load_digits", "source",
            "make_eval_dataset", "make_pretrain_dataset"]

@@ -5,9 +5,12 @@ The split is a fixed stratified permutation (seed 0): 1,437 train, 360 test, the
 same on every machine, so results are comparable without any download.
 """
 
+import dataclasses
+
 import numpy as np
 
 from supcon_tf.data.arrays import from_arrays
+from supcon_tf.data.convert import convert
 from supcon_tf.validation import check_choice
 
 TEST_SIZE = 360
@@ -39,11 +42,11 @@ def load_digits_arrays(split="train"):
     return images, labels
 
 
-def load_digits(split="train"):
-    """(dataset, info) for the digits split; info.split_sizes has both splits."""
+def load_digits(split="train", image_size=None, to_rgb=False):
+    """(dataset, info) for the digits split; info.split_sizes has both splits;
+    `image_size` and `to_rgb` as in `data.convert`."""
     images, labels = load_digits_arrays(split)
     ds, info = from_arrays(images, labels, name="digits",
                            class_names=[str(i) for i in range(10)], split=split)
     sizes = {"train": 1797 - TEST_SIZE, "test": TEST_SIZE}
-    return ds, type(info)(name="digits", num_classes=10, image_shape=(8, 8, 1),
-                          split_sizes=sizes, class_names=info.class_names)
+    return convert(ds, dataclasses.replace(info, split_sizes=sizes), image_size, to_rgb)

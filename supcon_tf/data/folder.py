@@ -7,10 +7,13 @@ a `tf.data` worker later: `corrupt="error"` stops on the first one, `"skip"` dro
 them and logs how many and which.
 """
 
+import collections
 import concurrent.futures
 import logging
 import os
 
+from supcon_tf.data.convert import convert
+from supcon_tf.data.errors import DataError
 from supcon_tf.data.info import DatasetInfo
 from supcon_tf.views.base import check_size
 from supcon_tf.validation import check_choice
@@ -57,12 +60,15 @@ def _inspect(path):
 
 
 def scan_folder(path, split="train", corrupt="error", to_rgb=False):
-    """(files, labels, class_names, channels, sizes, split_sizes) for `split` of `path`."""
+    """(files, labels, class_names, channels, sizes, split_sizes, skipped) for `split` of
+    `path`; `sizes` counts the images of each (h, w), `skipped` lists corrupt files."""
     check_choice("corrupt", corrupt, ("error", "skip"))
     splits = _split_dirs(path)
     if split not in splits:
-        raise ValueError(f"Image folder {path!r} has no split {split!r}; found splits: "
-                         f"{', '.join(sorted(splits))}.")
+        found = sorted(splits)
+        raise DataError(f"Image folder {path!r} has no split {split!r}; found splits: "
+                        f"{', '.join(found)}.",
+                        fixes=[("split", found[0], "to use a split it has")])
     class_names = sorted({c for d in splits.values() for c in _subdirs(d)})
     split_sizes = {s: sum(len(_images_in(os.path.join(d, c))) for c in _subdirs(d))
                    for s, d in splits.items()}
@@ -83,9 +89,9 @@ def scan_folder(path, split="train", corrupt="error", to_rgb=False):
     bad = [(f, r) for f, r in zip(files, results) if isinstance(r, Exception)]
     if bad and corrupt == "error":
         f, err = bad[0]
-        raise ValueError(f"Corrupt image file {f!r} ({type(err).__name__}: {err}); "
-                         f"{len(bad)} corrupt file(s) in {directory!r}. Pass corrupt='skip' "
-                         f"to drop them.")
+        raise DataError(f"Corrupt image file {f!r} ({type(err).__name__}: {err}); "
+                        f"{len(bad)} corrupt file(s) in {directory!r}.",
+                        fixes=[("corrupt", "skip", "to drop them (their count is logged)")])
     if bad:
         log.warning("Skipping %d corrupt image file(s) in %s, first: %s", len(bad), directory,
                     ", ".join(f for f, _ in bad[:5]))
@@ -94,17 +100,18 @@ def scan_folder(path, split="train", corrupt="error", to_rgb=False):
         raise ValueError(f"Every image file in {directory!r} is corrupt ({len(bad)} files).")
     files = [files[i] for i in keep]
     labels = [labels[i] for i in keep]
+    split_sizes[split] = len(files)  # The readable ones.
     channels = {results[i][0] for i in keep}
-    sizes = {results[i][1] for i in keep}
+    sizes = collections.Counter(results[i][1] for i in keep)
     if len(channels) > 1 and not to_rgb:
         examples = {c: next(f for f, i in zip(files, keep) if results[i][0] == c) for c in channels}
-        raise ValueError(
+        raise DataError(
             f"Images in {directory!r} have mixed channel counts: "
-            + "; ".join(f"{c} channel(s), e.g. {examples[c]!r}" for c in sorted(channels))
-            + ". Pass to_rgb=True to convert grayscale images to RGB."
-        )
+            + "; ".join(f"{c} channel(s), e.g. {examples[c]!r}" for c in sorted(channels)) + ".",
+            fixes=[("to_rgb", True, "to convert grayscale images to RGB")])
     channels = 3 if to_rgb else channels.pop()
-    return files, labels, class_names, channels, sizes, split_sizes
+    skipped = tuple(f for f, _ in bad)
+    return files, labels, class_names, channels, dict(sizes), split_sizes, skipped
 
 
 def from_folder(path, split="train", image_size=None, corrupt="error", to_rgb=False,
@@ -116,22 +123,15 @@ def from_folder(path, split="train", image_size=None, corrupt="error", to_rgb=Fa
     """
     import tensorflow as tf
 
-    size = None if image_size is None else check_size("image_size", image_size)
-    files, labels, class_names, channels, sizes, split_sizes = scan_folder(
+    if image_size is not None:
+        check_size("image_size", image_size)
+    files, labels, class_names, channels, sizes, split_sizes, skipped = scan_folder(
         path, split, corrupt, to_rgb)
-    if size is not None:
-        shape = (*size, channels)
-    elif len(sizes) == 1:
-        shape = (*next(iter(sizes)), channels)
-    else:
-        shape = (None, None, channels)
+    shape = (*next(iter(sizes)), channels) if len(sizes) == 1 else (None, None, channels)
 
     def decode(file, label):
         image = tf.io.decode_image(tf.io.read_file(file), channels=channels,
                                    expand_animations=False)
-        if size is not None:
-            image = tf.image.resize(image, size)
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         image.set_shape(shape)
         return image, label
 
@@ -141,5 +141,6 @@ def from_folder(path, split="train", image_size=None, corrupt="error", to_rgb=Fa
         ds = ds.ignore_errors(log_warning=True)
     info = DatasetInfo(name=name or f"folder:{os.path.abspath(path)}",
                        num_classes=len(class_names), image_shape=shape,
-                       split_sizes=split_sizes, class_names=class_names)
-    return ds, info
+                       split_sizes=split_sizes, class_names=class_names,
+                       image_sizes=sizes, skipped=skipped)
+    return convert(ds, info, image_size=image_size)

@@ -8,6 +8,7 @@ the compiled step). Under `tf.distribute`, pass the `input_context` that
 split per replica and the input is sharded per pipeline.
 """
 
+from supcon_tf.data.convert import resize_uint8
 from supcon_tf.validation import check_choice, check_positive
 from supcon_tf.views.base import check_size
 from supcon_tf.views.multicrop import MultiCrop
@@ -67,9 +68,7 @@ def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_o
     ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)))
     if resize is not None:
         size = check_size("resize", resize)
-        ds = ds.map(lambda x, y: (tf.cast(tf.clip_by_value(tf.round(
-            tf.image.resize(x, size)), 0, 255), tf.uint8), y),
-            num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (resize_uint8(x, size), y), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if shuffle_buffer:
