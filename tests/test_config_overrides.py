@@ -24,6 +24,7 @@ NAMES = {
     "dataset.train_split": ["train[:90%]", "train"],
     "dataset.test_split": ["train[90%:]", "test"],
     "dataset.data_dir": ["/data/tfds"],
+    "export.formats": [("saved_model", "litert")],  # Both written without an extra.
     "dataset.corrupt": list(schema.CORRUPT),
     "encoder.name": ["resnet18", "small_cnn"],
     "views.policy": ["simclr", "cifar"],
@@ -117,7 +118,7 @@ def as_flag(path, value):
     return f"--config.{path}={text}"
 
 
-CONFIGS = config_files.available_configs()
+CONFIGS = [f"{name}.py" for name in config_files.bundled_configs()]
 
 
 def test_every_config_is_walked():
@@ -126,7 +127,7 @@ def test_every_config_is_walked():
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_key_is_overridable_with_a_value_of_its_type(name):
-    path = os.path.join(config_files.config_dirs()[0], name)
+    path = os.path.join(config_files.config_dir(), name)
     base = parse(path)
     resolved_base = schema.resolve(base)
     keys = dict(leaves(base.to_dict()))
@@ -150,7 +151,7 @@ def test_every_key_is_overridable_with_a_value_of_its_type(name):
     ("--config.pretrain.epochs=abc", "int()"),
 ])
 def test_an_invalid_value_is_a_flag_error_naming_the_flag(override, message):
-    path = os.path.join(config_files.config_dirs()[0], "digits_supcon.py")
+    path = os.path.join(config_files.config_dir(), "digits_supcon.py")
     with pytest.raises(flags.IllegalFlagValueError, match=re.escape(message)):
         parse(path, override)
 
@@ -161,7 +162,7 @@ def test_an_invalid_value_is_a_flag_error_naming_the_flag(override, message):
     ("--config.dataset.image_size=(0, 8)", "'dataset.image_size' must be None or two"),
 ])
 def test_an_invalid_value_of_the_right_type_names_the_key(override, message):
-    path = os.path.join(config_files.config_dirs()[0], "digits_supcon.py")
+    path = os.path.join(config_files.config_dir(), "digits_supcon.py")
     with pytest.raises(UsageError, match=re.escape(message)):
         schema.resolve(parse(path, override))
 

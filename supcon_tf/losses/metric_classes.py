@@ -12,6 +12,7 @@ from supcon_tf.losses import metric
 from supcon_tf.losses.classes import SupConLoss
 from supcon_tf.inputs import check_label_dtype
 from supcon_tf.registry import Registry, register
+from supcon_tf.validation import check_int
 
 
 class _MetricLoss(keras.losses.Loss):
@@ -103,7 +104,7 @@ class ProxyAnchorLoss(_MetricLoss):
 
     _options = ("num_classes", "alpha", "delta", "lr_multiplier")
     _check = staticmethod(lambda num_classes, alpha, delta, lr_multiplier: (
-        metric.check_int("num_classes", num_classes, 1),
+        check_int("num_classes", num_classes, 1),
         metric.check_positive("lr_multiplier", lr_multiplier),
         metric.check_proxy_anchor_options(alpha, delta)))
 
