@@ -3,7 +3,7 @@
   supcon-tf                                   # configs/digits_supcon.py into ./runs/<time>
   supcon-tf --config=configs/cifar10_supcon.py --workdir=DIR [--config.pretrain.epochs=10]
             [--mode=all|pretrain|linear|eval|export] [--strategy=auto|cpu|gpu|mirrored|
-            multi_worker|tpu --tpu=ADDRESS] [--overwrite]
+            multi_worker|tpu --tpu=ADDRESS] [--worker_timeout=SECONDS] [--overwrite]
 
 Flags are read here and nowhere else; `supcon_tf.cli` takes explicit arguments.
 Rerunning a command on the same --workdir resumes it from its last checkpoint.
@@ -41,6 +41,10 @@ _MODE = flags.DEFINE_enum("mode", "all", MODES, "What to run: all = pretrain, li
 _STRATEGY = flags.DEFINE_string("strategy", "auto", "Distribution strategy: auto, cpu, gpu, "
                                 "mirrored, multi_worker or tpu.")
 _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
+_WORKER_TIMEOUT = flags.DEFINE_float(
+    "worker_timeout", 600.0, "Seconds a multi-worker run waits for every worker of "
+    "TF_CONFIG before it exits with status 2, naming the addresses it could not reach.",
+    lower_bound=1.0)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete a run of another config in "
                                "--workdir (pretrain/all), or replace an existing export.")
 
@@ -82,7 +86,8 @@ def main(argv):
             config=_CONFIG.value, config_path=config_path,
             config_given=_CONFIG_GIVEN,
             workdir=_WORKDIR.value, mode=_MODE.value, strategy=_STRATEGY.value,
-            tpu=_TPU.value, overwrite=_OVERWRITE.value)
+            tpu=_TPU.value, overwrite=_OVERWRITE.value,
+            worker_timeout=_WORKER_TIMEOUT.value)
         result = session.prepare(settings).execute()
     except UsageError as e:  # Raised before any training of the stage that found it.
         fail(str(e))
