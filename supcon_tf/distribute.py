@@ -198,22 +198,58 @@ def distribute_global_batches(strategy, dataset):
     return strategy.distribute_datasets_from_function(per_worker)
 
 
-def unreachable_addresses(environ=None, timeout=1.0):
-    """The `host:port` addresses of the `TF_CONFIG` cluster that accept no TCP connection."""
+def _connects(address, timeout=1.0):
     import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout).close()
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def wait_for_workers(timeout, environ=None, poll=0.5):
+    """Waits until every other address of the `TF_CONFIG` cluster accepts a connection.
+
+    TensorFlow's own start waits an hour for a missing worker, holding the interpreter
+    (no Python timer runs meanwhile). So each worker first listens on its own address
+    (that is how the others see it) and connects to theirs; once all answer it stops
+    listening and TensorFlow takes the port. Raises ValueError naming the addresses
+    that did not answer within `timeout` seconds, or its own address if that is taken.
+    """
+    import socket
+    import time
 
     task = tf_config_task(environ)
     if task is None:
-        return []
-    missing = []
-    for addresses in task[0].values():
-        for address in addresses:
-            host, _, port = address.rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), timeout).close()
-            except (OSError, ValueError):
-                missing.append(address)
-    return missing
+        return
+    cluster, task_type, index = task
+    own = cluster[task_type][index]
+    others = [a for addresses in cluster.values() for a in addresses if a != own]
+    host, _, port = own.rpartition(":")
+    listener = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", int(port)))
+        listener.listen(64)
+    except OSError as error:
+        listener.close()
+        raise ValueError(f"this worker's address {own!r} (TF_CONFIG task {task_type} "
+                         f"{index}) cannot be listened on: {error}.") from None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            missing = [a for a in others if not _connects(a)]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(poll)
+    finally:
+        listener.close()
+    if missing:
+        raise ValueError(f"no connection to {', '.join(missing)} within {timeout:g} s: "
+                         "start every worker of the cluster (each with its own task index) "
+                         "or fix the addresses in TF_CONFIG.")
 
 
 def resolve_name(name="auto", tpu=None, environ=None, num_gpus=None, num_tpus=None):

@@ -5,6 +5,7 @@ One run per check, and as few as cover them:
     every stage: both workers finish; only the chief writes the work directory (one
     process's TensorBoard files, one export), the other removes its temporary export;
     each worker keeps its own log;
+  * workers started with different configs both stop before training (exit 2);
   * SupCon and MoCo (queue and teacher) pretraining on two workers equal one process
     with the same global batch, deterministic, with synchronized BatchNorm and views
     made on the host (views augmented on the device are drawn per replica).
@@ -57,6 +58,16 @@ def test_default_config_on_two_workers_only_the_chief_writes(tmp_path):
     # The final checkpoints are the chief's, of the whole run.
     marker, _ = latest_checkpoint(workdir, "pretrain")
     assert marker["step"] == marker["optimizer_iterations"] == STEPS
+
+
+def test_workers_with_different_configs_stop_before_training(tmp_path):
+    args = [*TINY, f"--workdir={tmp_path / 'run'}"]
+    results = run_workers(args, per_worker=[[], ["--config.seed=1"]])
+    for i, (status, out) in enumerate(results):
+        assert status == 2, f"worker {i} exited with {status}:\n{out[-3000:]}"
+        assert "started with different configs or modes" in out, out[-2000:]
+        assert "[pretrain]" not in out
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 @pytest.mark.parametrize("config", ["digits_supcon", "digits_moco"])

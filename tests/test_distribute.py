@@ -195,3 +195,25 @@ def test_training_under_the_tpu_stand_in_matches_no_strategy(monkeypatch):
     assert_close(tpu_loss, loss, dtype="float32", terms=loss_terms(8, 2, 4))
     for a, b in zip(tpu_weights, weights):
         assert_close(a, b, dtype="float32", terms=16 * 2)
+
+
+def test_wait_for_workers_names_the_missing_address_and_passes_when_all_listen():
+    import socket
+
+    from _cli_runs import free_ports
+
+    own, other = free_ports(2)
+    environ = {"TF_CONFIG": json.dumps({
+        "cluster": {"worker": [f"localhost:{own}", f"localhost:{other}"]},
+        "task": {"type": "worker", "index": 0}})}
+    with pytest.raises(ValueError, match=f"no connection to localhost:{other} within 0.5 s"):
+        distribute.wait_for_workers(0.5, environ, poll=0.1)
+    with socket.socket() as peer:  # the other worker, listening
+        peer.bind(("localhost", other))
+        peer.listen(1)
+        distribute.wait_for_workers(5, environ, poll=0.1)
+    with socket.socket() as taken:  # this worker's own port held by another process
+        taken.bind(("", own))
+        taken.listen(1)
+        with pytest.raises(ValueError, match=f"address 'localhost:{own}'.*cannot be listened"):
+            distribute.wait_for_workers(5, environ, poll=0.1)

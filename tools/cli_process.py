@@ -81,11 +81,12 @@ def cluster_configs(count):
 
 
 def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=None,
-                **env):
+                per_worker=None, **env):
     """Runs `python -m supcon_tf ARGS --strategy=multi_worker` as `workers` localhost
     workers of one cluster; returns [(exit status, output)] in worker order.
 
-    `faults[i]`: the `$SUPCON_TF_FAULT` of worker i; `env`: more variables for all. When a worker ends with an error
+    `faults[i]`: the `$SUPCON_TF_FAULT` of worker i; `per_worker[i]`: more arguments of
+    worker i; `env`: more variables for all. When a worker ends with an error
     or is killed, the others (which would wait on it in a collective) are killed too,
     as a cluster scheduler does; so is everything left at the timeout.
     """
@@ -97,7 +98,8 @@ def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=
             if faults and faults[i]:
                 own[FAULT_ENV] = faults[i]
             procs.append(subprocess.Popen(
-                cli_command([*args, "--strategy=multi_worker"]), cwd=cwd,
+                cli_command([*args, *(per_worker[i] if per_worker else ()),
+                             "--strategy=multi_worker"]), cwd=cwd,
                 env=cli_env(**own), text=True, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True))
         readers = [_Reader(proc) for proc in procs]

@@ -48,41 +48,15 @@ def get_strategy(name, tpu=None, worker_timeout=None):
     `auto` on a machine with one CPU or one GPU gives TensorFlow's default strategy
     (`distribute.get_strategy`): it runs on that device without the distributed
     input and step machinery (measured 2-3x faster per epoch on the digits run).
-    A multi-worker strategy waits for every worker of `TF_CONFIG`; when they are not
-    all there within `worker_timeout` seconds the process exits with status 2 and
-    names the addresses that accept no connection (TensorFlow itself waits an hour).
+    A multi-worker strategy first waits up to `worker_timeout` seconds for every
+    worker of `TF_CONFIG` (`distribute.wait_for_workers`).
     """
-    import threading
-
-    watchdog = None
     try:
         if worker_timeout and distribute.resolve_name(name, tpu=tpu) == "multi_worker":
-            distribute.tf_config_task()  # A bad TF_CONFIG is a UsageError, not a timeout.
-            watchdog = threading.Timer(worker_timeout, _workers_missing,
-                                       (name, worker_timeout))
-            watchdog.daemon = True
-            watchdog.start()
+            distribute.wait_for_workers(worker_timeout)
         return distribute.get_strategy(name, tpu=tpu)
     except ValueError as e:
         raise UsageError(f"--strategy={name}: {e}") from e
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-
-
-def _workers_missing(name, seconds):
-    """The watchdog's end: the cluster did not form in time (exit status 2)."""
-    import os
-    import sys
-
-    missing = ", ".join(distribute.unreachable_addresses()) or (
-        "none: every address accepts a connection, so a process there may belong to "
-        "another run")
-    print(f"supcon-tf: error: --strategy={name}: the workers of TF_CONFIG did not all "
-          f"connect within --worker_timeout={seconds:g} s; addresses that accept no "
-          f"connection: {missing}. Start every worker of the cluster (each with its own "
-          "task index) or fix their addresses.", file=sys.stderr, flush=True)
-    os._exit(2)
 
 
 def load_data(dataset):
