@@ -42,6 +42,10 @@ def check_kwargs(where, factory, kwargs, reserved=(), also=()):
             )
 
 
+# Names only tf.distribute can run: refused on another backend rather than ignored.
+TF_ONLY_STRATEGIES = ("mirrored", "multi_worker", "tpu")
+
+
 def get_strategy(name, tpu=None, worker_timeout=None):
     """A `tf.distribute.Strategy` from the `--strategy` name.
 
@@ -51,6 +55,12 @@ def get_strategy(name, tpu=None, worker_timeout=None):
     A multi-worker strategy first waits up to `worker_timeout` seconds for every
     worker of `TF_CONFIG` (`distribute.wait_for_workers`).
     """
+    if keras.backend.backend() != "tensorflow" and name in TF_ONLY_STRATEGIES:
+        raise UsageError(
+            f"--strategy={name} is a tf.distribute strategy, which the "
+            f"{keras.backend.backend()} backend cannot take; with KERAS_BACKEND="
+            f"{keras.backend.backend()} use --strategy=auto (one device), or run on "
+            "KERAS_BACKEND=tensorflow.")
     try:
         if worker_timeout and distribute.resolve_name(name, tpu=tpu) == "multi_worker":
             distribute.wait_for_workers(worker_timeout)
