@@ -84,18 +84,172 @@ def tf_config_workers(environ=None):
         ) from None
 
 
-def is_chief(environ=None):
-    """Whether this process is the chief of its `TF_CONFIG` cluster: the `chief` task,
-    or worker 0 of a cluster without one; True without `TF_CONFIG` (a single worker)."""
+def tf_config_task(environ=None):
+    """`(cluster, task_type, task_index)` of this process in `TF_CONFIG`; None if it is unset.
+
+    Raises ValueError when the task is missing or does not name a member of the cluster
+    (a task index outside its job's list of addresses, say).
+    """
     environ = os.environ if environ is None else environ
-    if tf_config_workers(environ) == 0:
-        return True
+    if not tf_config_workers(environ):
+        return None
     config = json.loads(environ["TF_CONFIG"])
-    task = config.get("task") or {}
-    if task.get("type") == "chief":
+    cluster, task = config["cluster"], config.get("task") or {}
+    task_type, index = task.get("type"), task.get("index", 0)
+    jobs = {job: len(addresses) for job, addresses in cluster.items()}
+    if task_type not in jobs or not isinstance(index, int) or not 0 <= index < jobs[task_type]:
+        members = ", ".join(f"{job} 0..{n - 1}" for job, n in jobs.items() if n)
+        raise ValueError(
+            f"`TF_CONFIG` task {{\"type\": {task_type!r}, \"index\": {index!r}}} is not a "
+            f"member of its cluster ({members}); give each process its own type and index.")
+    return cluster, task_type, index
+
+
+def is_multi_worker(strategy):
+    """Whether `strategy` spans more than one process (TF workers or JAX hosts)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.process_count() > 1
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(in_multi_worker and in_multi_worker())
+
+
+def is_chief(strategy=None, environ=None):
+    """Whether this process writes a run's files: checkpoints, metrics, pictures, export.
+
+    Exactly one process of a run does (TensorFlow's convention): every process of a
+    single-process run; under a multi-worker strategy the task of type "chief", or
+    worker 0 of a cluster without one; process 0 of a multi-host JAX run. Without a
+    `strategy` the answer comes from the environment (`TF_CONFIG`) alone.
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.process_index() == 0
+    if strategy is not None and not is_multi_worker(strategy):
         return True
-    return ("chief" not in config["cluster"] and task.get("type", "worker") == "worker"
-            and int(task.get("index", 0)) == 0)
+    task = tf_config_task(environ)
+    if task is None:
+        return True
+    cluster, task_type, index = task
+    return task_type == "chief" or (task_type == "worker" and index == 0
+                                    and not cluster.get("chief"))
+
+
+def barrier(strategy):
+    """Waits until every worker of a multi-worker `strategy` gets here (else returns).
+
+    A one-element all-reduce: what the chief wrote before it is there for all after it
+    (e.g. a checkpoint that a worker reads next).
+    """
+    if keras.backend.backend() != "tensorflow" or not is_multi_worker(strategy):
+        return
+    import tensorflow as tf
+
+    strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def worker_values(strategy, value):
+    """`value` (an integer below 2**53) of every replica of a multi-worker `strategy`, in
+    replica order; `[value]` off one. Every worker must call it at the same point."""
+    if keras.backend.backend() != "tensorflow" or not is_multi_worker(strategy):
+        return [int(value)]
+    import tensorflow as tf
+
+    local = strategy.run(lambda: tf.constant([float(value)], tf.float64))
+    return [int(v) for v in strategy.gather(local, axis=0).numpy()]
+
+
+def distribute_global_batches(strategy, dataset):
+    """Each replica's slice of the global batches of `dataset`, which every worker builds
+    alike; `dataset` itself unless `strategy` spans several workers.
+
+    Every worker runs the whole pipeline and keeps its replicas' rows of each global
+    batch, so together the replicas train on exactly the batches of one process.
+    TensorFlow's automatic sharding instead rewrites the pipeline's `batch` to the
+    per-worker size, so that a random augmentation mapped over the batch draws other
+    numbers than on one process. The batch size of `dataset` must be static
+    (`drop_remainder=True`) and divisible by the number of replicas.
+    """
+    if keras.backend.backend() != "tensorflow" or not is_multi_worker(strategy):
+        return dataset
+    import tensorflow as tf
+
+    global_batch = tf.nest.flatten(dataset.element_spec)[0].shape[0]
+    replicas = strategy.num_replicas_in_sync
+    if global_batch is None or global_batch % replicas:
+        raise ValueError(f"The global batch ({global_batch}) must be static and divisible "
+                         f"by the {replicas} replicas of the cluster.")
+    per_replica = global_batch // replicas
+
+    def per_worker(context):
+        rows = global_batch // context.num_input_pipelines
+        start = context.input_pipeline_id * rows
+
+        def mine(*element):
+            cut = tf.nest.map_structure(lambda t: t[start:start + rows], element)
+            return cut[0] if len(cut) == 1 else cut
+
+        # The worker's rows, as one batch per local replica in replica order.
+        return dataset.map(mine).unbatch().batch(per_replica, drop_remainder=True)
+
+    return strategy.distribute_datasets_from_function(per_worker)
+
+
+def _connects(address, timeout=1.0):
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout).close()
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def wait_for_workers(timeout, environ=None, poll=0.5):
+    """Waits until every other address of the `TF_CONFIG` cluster accepts a connection.
+
+    TensorFlow's own start waits an hour for a missing worker, holding the interpreter
+    (no Python timer runs meanwhile). So each worker first listens on its own address
+    (that is how the others see it) and connects to theirs; once all answer it stops
+    listening and TensorFlow takes the port. Raises ValueError naming the addresses
+    that did not answer within `timeout` seconds, or its own address if that is taken.
+    """
+    import socket
+    import time
+
+    task = tf_config_task(environ)
+    if task is None:
+        return
+    cluster, task_type, index = task
+    own = cluster[task_type][index]
+    others = [a for addresses in cluster.values() for a in addresses if a != own]
+    host, _, port = own.rpartition(":")
+    listener = socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", int(port)))
+        listener.listen(64)
+    except OSError as error:
+        listener.close()
+        raise ValueError(f"this worker's address {own!r} (TF_CONFIG task {task_type} "
+                         f"{index}) cannot be listened on: {error}.") from None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            missing = [a for a in others if not _connects(a)]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(poll)
+    finally:
+        listener.close()
+    if missing:
+        raise ValueError(f"no connection to {', '.join(missing)} within {timeout:g} s: "
+                         "start every worker of the cluster (each with its own task index) "
+                         "or fix the addresses in TF_CONFIG.")
 
 
 def resolve_name(name="auto", tpu=None, environ=None, num_gpus=None, num_tpus=None):
@@ -137,14 +291,16 @@ def tpu_strategy(tpu=None):
     address = tpu or os.environ.get("TPU_NAME") or "local"
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
-    except (ValueError, RuntimeError) as error:
+        if address != "local":
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(
-            f"`tpu` must name a reachable TPU (a grpc:// address, a Cloud TPU name, or "
-            f"'local' on a TPU VM); received tpu={address!r} ({error})."
+            f"no TPU could be reached at tpu={address!r} ({first}). `tpu` must name a "
+            "reachable TPU: a grpc:// address, a Cloud TPU name, or 'local' on a TPU VM "
+            "(--tpu, else $TPU_NAME, else 'local')."
         ) from None
-    if address != "local":
-        tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
 
 
@@ -152,15 +308,26 @@ def multi_worker_strategy(**kwargs):
     """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)` that Keras 3's `fit` can use.
 
     Keras 3 (checked with 3.15; keras-team/keras#20585) calls, only for this strategy,
-    `strategy.reduce("MEAN", batch, axis=None)` on a whole `(x, y)` batch before its
-    first step, and `strategy.reduce("MEAN", log, axis=0)` on scalar logs after each;
-    the strategy raises on both. This subclass reduces nests value by value and
-    scalars across replicas only; nothing else changes.
+    `strategy.reduce("MEAN", batch, axis=None)` on a whole first `(x, y)` batch in
+    `_maybe_symbolic_build`, and `strategy.reduce("MEAN", log, axis=0)` on scalar logs
+    after each step; the strategy raises on both. This subclass reduces what Keras
+    needs and nothing more:
+      * the first batch is used only for its shapes and dtypes (to build the model
+        symbolically), so that call gets this worker's first local slice without any
+        collective: a raw uint8 image batch (augmentation on the device) cannot be
+        all-reduced, and a float one would be sent across the cluster for nothing;
+      * scalars are reduced across replicas (axis None), every other value as asked.
+    Every other caller of `reduce` gets the strategy's own cross-worker reduction.
     """
+    import sys
+
     import tensorflow as tf
 
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         def reduce(self, reduce_op, value, axis):
+            if sys._getframe(1).f_code.co_name == "_maybe_symbolic_build":
+                return tf.nest.map_structure(
+                    lambda v: self.experimental_local_results(v)[0], value)
             parent = super(MultiWorkerMirroredStrategy, self)
 
             def one(v):
@@ -210,5 +377,6 @@ def get_strategy(name="auto", tpu=None, devices=None):
                 "`name`='multi_worker' reads the cluster from the TF_CONFIG environment "
                 "variable, which is not set."
             )
+        tf_config_task()  # A task outside its cluster fails here, not in TensorFlow.
         return multi_worker_strategy()
     return tpu_strategy(tpu)

@@ -3,7 +3,7 @@
   supcon-tf                                   # digits_supcon into ./runs/<time>
   supcon-tf --config=cifar10_supcon --workdir=DIR [--config.pretrain.epochs=10]
             [--mode=all|pretrain|linear|eval|export] [--strategy=auto|cpu|gpu|mirrored|
-            multi_worker|tpu --tpu=ADDRESS] [--overwrite]
+            multi_worker|tpu --tpu=ADDRESS] [--worker_timeout=SECONDS] [--overwrite]
   supcon-tf --list-configs                    # the bundled configs, one line each
 
 `--config` takes a bundled config's name (`NAME` or `NAME:local`) or a file path.
@@ -51,6 +51,10 @@ _MODE = flags.DEFINE_enum("mode", "all", MODES, "What to run: all = pretrain, li
 _STRATEGY = flags.DEFINE_string("strategy", "auto", "Distribution strategy: auto, cpu, gpu, "
                                 "mirrored, multi_worker or tpu.")
 _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
+_WORKER_TIMEOUT = flags.DEFINE_float(
+    "worker_timeout", 600.0, "Seconds a multi-worker run waits for every worker of "
+    "TF_CONFIG before it exits with status 2, naming the addresses it could not reach.",
+    lower_bound=1.0)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Delete a run of another config in "
                                "--workdir (pretrain/all), or replace an existing export.")
 _LIST_CONFIGS = flags.DEFINE_bool("list_configs", False, "Print every bundled config with "
@@ -126,7 +130,8 @@ def main(argv):
             else None,
             config_given=_CONFIG_GIVEN,
             workdir=_WORKDIR.value, mode=_MODE.value, strategy=_STRATEGY.value,
-            tpu=_TPU.value, overwrite=_OVERWRITE.value)
+            tpu=_TPU.value, overwrite=_OVERWRITE.value,
+            worker_timeout=_WORKER_TIMEOUT.value)
         prepared = session.prepare(settings)
         result = prepared.execute()
     except UsageError as e:  # Raised before any training of the stage that found it.

@@ -12,8 +12,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from cli_process import (  # noqa: E402,F401  (re-exported for the tests)
-    checkpoint_files, cli_command, cli_env, is_complete_npz, latest_checkpoint, run_cli,
-    torn_files)
+    checkpoint_files, cli_command, cli_env, free_ports, is_complete_npz, latest_checkpoint,
+    run_cli, run_workers, torn_files)
 
 # The smallest useful run: the digits smoke config, one epoch per stage, no pictures.
 TINY = ["--config=configs/digits_supcon.py:local", "--config.pretrain.epochs=1",

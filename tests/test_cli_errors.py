@@ -124,6 +124,25 @@ def test_unknown_strategy_lists_the_valid_ones():
         build.get_strategy("quantum")
 
 
+@pytest.mark.parametrize("name", build.TF_ONLY_STRATEGIES)
+def test_tf_distribute_strategies_are_refused_on_jax(monkeypatch, name):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(UsageError, match=f"--strategy={name} is a tf.distribute strategy, "
+                                         "which the jax backend cannot take"):
+        build.get_strategy(name)
+    build.get_strategy("auto")  # one device: what the JAX backend runs today
+
+
+def test_tf_config_task_outside_the_cluster_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
+                                                "task": {"type": "worker", "index": 2}}))
+    with pytest.raises(UsageError, match="--strategy=multi_worker: `TF_CONFIG` task "
+                                         ".*not a member of its cluster"):
+        build.get_strategy("multi_worker", worker_timeout=1)
+
+
 # ------------------------------------------------------------ subprocess: the command
 
 

@@ -125,8 +125,50 @@ def test_tpu_vm_is_local_and_not_connected(monkeypatch):
 
 def test_unreachable_tpu_names_the_argument(monkeypatch):
     _TPUStandIns(monkeypatch, fail=True)
-    with pytest.raises(ValueError, match="`tpu` must name a reachable TPU.*'nope'"):
+    with pytest.raises(ValueError, match="no TPU could be reached at tpu='nope'.*`tpu` must "
+                                         "name a reachable TPU"):
         distribute.get_strategy("tpu", tpu="nope")
+
+
+def test_no_tpu_on_this_host_names_the_address(monkeypatch):
+    """What TensorFlow raises on a machine without TPUs becomes a ValueError (exit 2)."""
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    _TPUStandIns(monkeypatch)
+
+    def not_found(resolver):
+        raise tf.errors.NotFoundError(None, None, "TPUs not found in the cluster.")
+
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", not_found)
+    with pytest.raises(ValueError, match="no TPU could be reached at tpu='local' "
+                                         r"\(TPUs not found in the cluster.\)"):
+        distribute.get_strategy("tpu")
+
+
+def test_tf_config_task_must_be_in_its_cluster():
+    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    task = distribute.tf_config_task(
+        {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})})
+    assert task == (cluster, "worker", 1)
+    assert distribute.tf_config_task({}) is None
+    for bad in ({"type": "worker", "index": 2}, {"type": "ps", "index": 0}, {}):
+        environ = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": bad})}
+        with pytest.raises(ValueError, match="not a member of its cluster \\(chief 0..0, "
+                                             "worker 0..1\\)"):
+            distribute.tf_config_task(environ)
+
+
+@pytest.mark.parametrize("cluster,task,chief", [
+    ({"worker": ["a:1", "b:1"]}, {"type": "worker", "index": 0}, True),
+    ({"worker": ["a:1", "b:1"]}, {"type": "worker", "index": 1}, False),
+    ({"chief": ["a:1"], "worker": ["b:1"]}, {"type": "chief", "index": 0}, True),
+    ({"chief": ["a:1"], "worker": ["b:1"]}, {"type": "worker", "index": 0}, False),
+])
+def test_is_chief_from_tf_config(cluster, task, chief):
+    environ = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})}
+    assert distribute.is_chief(environ=environ) is chief
+    # A one-process strategy writes whatever TF_CONFIG says.
+    assert distribute.is_chief(tf.distribute.get_strategy(), environ=environ) is True
+    assert distribute.is_chief(environ={}) is True
 
 
 def test_training_under_the_tpu_stand_in_matches_no_strategy(monkeypatch):
@@ -153,3 +195,25 @@ def test_training_under_the_tpu_stand_in_matches_no_strategy(monkeypatch):
     assert_close(tpu_loss, loss, dtype="float32", terms=loss_terms(8, 2, 4))
     for a, b in zip(tpu_weights, weights):
         assert_close(a, b, dtype="float32", terms=16 * 2)
+
+
+def test_wait_for_workers_names_the_missing_address_and_passes_when_all_listen():
+    import socket
+
+    from _cli_runs import free_ports
+
+    own, other = free_ports(2)
+    environ = {"TF_CONFIG": json.dumps({
+        "cluster": {"worker": [f"localhost:{own}", f"localhost:{other}"]},
+        "task": {"type": "worker", "index": 0}})}
+    with pytest.raises(ValueError, match=f"no connection to localhost:{other} within 0.5 s"):
+        distribute.wait_for_workers(0.5, environ, poll=0.1)
+    with socket.socket() as peer:  # the other worker, listening
+        peer.bind(("localhost", other))
+        peer.listen(1)
+        distribute.wait_for_workers(5, environ, poll=0.1)
+    with socket.socket() as taken:  # this worker's own port held by another process
+        taken.bind(("", own))
+        taken.listen(1)
+        with pytest.raises(ValueError, match=f"address 'localhost:{own}'.*cannot be listened"):
+            distribute.wait_for_workers(5, environ, poll=0.1)

@@ -7,13 +7,13 @@ Losses and the weights after three LARS steps agree within tests/tolerance.py's 
 """
 
 import json
-import socket
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from _cli_runs import free_ports
 from _multi_worker import GLOBAL_BATCH, STEPS, train
 from _subprocess import run_all, script_env
 from loss_reference import loss_terms
@@ -21,17 +21,6 @@ from tolerance import assert_close
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="tf.distribute runs on the TensorFlow backend")
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def test_two_workers_match_single_process(tmp_path):

@@ -12,8 +12,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 
 import numpy as np
@@ -58,14 +61,82 @@ def run_cli(args, timeout=300, cwd=ROOT, **env):
     return proc.returncode, out
 
 
-def kill_group(proc):
-    """SIGKILLs `proc`'s process group (it leads one: `start_new_session`) and reaps it."""
+def free_ports(count):
+    """`count` TCP ports on localhost that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def cluster_configs(count):
+    """The `TF_CONFIG` of each of `count` workers of a new localhost cluster."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(count)]}
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(count)]
+
+
+def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=None,
+                per_worker=None, **env):
+    """Runs `python -m supcon_tf ARGS --strategy=multi_worker` as `workers` localhost
+    workers of one cluster; returns [(exit status, output)] in worker order.
+
+    `faults[i]`: the `$SUPCON_TF_FAULT` of worker i; `per_worker[i]`: more arguments of
+    worker i; `env`: more variables for all. When a worker ends with an error
+    or is killed, the others (which would wait on it in a collective) are killed too,
+    as a cluster scheduler does; so is everything left at the timeout.
+    """
+    tf_configs = tf_configs or cluster_configs(workers)
+    procs = []
+    try:
+        for i, tf_config in enumerate(tf_configs):
+            own = dict(env, TF_CONFIG=tf_config)
+            if faults and faults[i]:
+                own[FAULT_ENV] = faults[i]
+            procs.append(subprocess.Popen(
+                cli_command([*args, *(per_worker[i] if per_worker else ()),
+                             "--strategy=multi_worker"]), cwd=cwd,
+                env=cli_env(**own), text=True, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True))
+        readers = [_Reader(proc) for proc in procs]
+        deadline = time.monotonic() + timeout
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            kill_group(proc, read=False)  # The readers hold the output pipes.
+    return [(proc.returncode, reader.text()) for proc, reader in zip(procs, readers)]
+
+
+class _Reader:
+    """Collects a process's output in a thread (so that a full pipe never blocks it)."""
+
+    def __init__(self, proc):
+        self.chunks = []
+        self.thread = threading.Thread(target=lambda: self.chunks.extend(proc.stdout),
+                                       daemon=True)
+        self.thread.start()
+
+    def text(self):
+        self.thread.join(timeout=10)
+        return "".join(self.chunks)
+
+
+def kill_group(proc, read=True):
+    """SIGKILLs `proc`'s process group (it leads one: `start_new_session`) and reaps it
+    (reading the rest of its output unless `read` is False)."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    proc.communicate()
+    proc.communicate() if read else proc.wait()
 
 
 def checkpoint_dir(workdir, stage="pretrain"):

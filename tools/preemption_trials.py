@@ -20,6 +20,11 @@ overrides given after the tool's options win except `deterministic`.
     python tools/preemption_trials.py --config configs/digits_supcon.py --trials 10 \\
         --config.pretrain.epochs=4 --config.linear.epochs=2 --append BENCHMARKS.md
 
+With `--workers 2` every run is a localhost cluster of two workers (`--strategy=
+multi_worker`, a TF_CONFIG each, tools/cli_process.py's `run_workers`): a kill lands in
+one worker (any worker at a step, the chief, the one that writes, in a save), the other
+is then killed as a cluster scheduler would, and the rerun starts both again.
+
 Prints one line per trial and "N/N trials equal"; exits 1 if a trial differs or fails,
 2 if the reference run fails, 130 on Ctrl-C (the running CLI process is killed).
 Workdirs of equal trials are deleted unless `--keep`; logs of every run stay in the
@@ -39,7 +44,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_step import append_section, command_line, markdown_table  # noqa: E402
 from cli_process import (  # noqa: E402
-    FAULT_ENV, complete_steps, read_checkpoint, run_cli, stages, torn_files)
+    FAULT_ENV, complete_steps, read_checkpoint, run_cli, run_workers, stages, torn_files)
 
 KINDS = ("step", "save")
 
@@ -62,6 +67,8 @@ def parse_args(argv=None):
                         help="rerun each finished trial once more: it must train nothing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill plans")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per CLI run")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="localhost workers per run (2+: a multi-worker cluster)")
     parser.add_argument("--keep", action="store_true", help="keep every work directory")
     parser.add_argument("--append", metavar="FILE", help="append a Markdown section here")
     args, extra = parser.parse_known_args(argv)
@@ -71,6 +78,8 @@ def parse_args(argv=None):
                          "than --workdir / --overwrite may be passed on to the CLI")
         if arg.startswith("--config.deterministic=") and arg.split("=", 1)[1] != "True":
             parser.error("bit equality needs --config.deterministic=True; received " + arg)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1; received {args.workers}")
     if args.trials < 1:
         parser.error(f"--trials must be at least 1; received {args.trials}")
     if args.kills:
@@ -208,10 +217,20 @@ def compare(reference, workdir):
     return diffs
 
 
-def run_logged(args, extra, workdir, log_path, title, env=None):
+def run_logged(args, extra, workdir, log_path, title, env=None, worker=0):
+    """Runs the CLI (as `args.workers` workers, the fault in `worker`); (status, output):
+    the faulted worker's status, else the first non-zero one."""
     start = time.time()
-    fault = {FAULT_ENV: env} if env else {}
-    status, out = run_cli(cli_args(args, extra, workdir), timeout=args.timeout, **fault)
+    if args.workers > 1:
+        faults = [env if i == worker else None for i in range(args.workers)]
+        results = run_workers(cli_args(args, extra, workdir), args.workers,
+                              timeout=args.timeout, faults=faults)
+        statuses = [s for s, _ in results]
+        status = statuses[worker] if env else next((s for s in statuses if s), 0)
+        out = "".join(f"----- worker {i}: exit {s}\n{o}" for i, (s, o) in enumerate(results))
+    else:
+        fault = {FAULT_ENV: env} if env else {}
+        status, out = run_cli(cli_args(args, extra, workdir), timeout=args.timeout, **fault)
     with open(log_path, "a") as f:
         f.write(f"===== {title} ({FAULT_ENV}={env or ''}): exit {status}, "
                 f"{time.time() - start:.1f} s\n{out}\n")
@@ -234,8 +253,12 @@ def trial(args, extra, layout, reference, workdir, log_path, rng):
             stage, _, kind = fixed[kills] if fixed else (None, None, None)
             plan = plan_kill(rng, layout, done, args.save_share, kind or None, stage or None)
         runs += 1
+        # A torn save can only be made by the chief, the one worker that writes.
+        worker = 0
+        if plan and plan[1] == "step" and args.workers > 1:
+            worker = rng.randrange(args.workers)
         status, out = run_logged(args, extra, workdir, log_path, f"run {runs}",
-                                 plan[2] if plan else None)
+                                 plan[2] if plan else None, worker)
         problems = check_resume(out, layout, done) if runs > 1 else []
         if plan:
             stage, kind, _, at = plan
@@ -246,6 +269,7 @@ def trial(args, extra, layout, reference, workdir, log_path, rng):
             found, newest = check_kill(layout, workdir, done, stage, kind, at)
             problems += found
             what = f"{stage} step {at}" if kind == "step" else f"{stage} save of step {at}"
+            what += f" (worker {worker})" if args.workers > 1 else ""
             events.append(f"{what} -> ckpt {newest}")
         elif status != 0 or not layout.complete(workdir):
             return events, runs, problems + [

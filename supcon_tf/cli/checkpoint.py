@@ -81,11 +81,15 @@ class Checkpointer:
     Args:
       directory: the checkpoint folder (created on the first save).
       keep: how many of the newest complete checkpoints to keep.
+      write: False on the workers of a multi-worker run other than the chief: `save`
+        checks the values like the chief's does and writes nothing (they all read the
+        chief's checkpoints).
     """
 
-    def __init__(self, directory, keep=2):
+    def __init__(self, directory, keep=2, write=True):
         self.directory = str(directory)
         self.keep = int(keep)
+        self.write = bool(write)
         self._saves = 0
 
     def _path(self, step, suffix):
@@ -117,11 +121,15 @@ class Checkpointer:
         (a step with a finite loss can still diverge its update): a checkpoint on disk
         is always one training can continue from.
         """
-        tf.io.gfile.makedirs(self.directory)
         arrays = [np.asarray(v.numpy()) for v in variables]
         for variable, array in zip(variables, arrays):
             if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
                 raise NonFiniteWeightsError(step, getattr(variable, "path", variable.name))
+        marker = dict(meta, step=int(step), num_variables=len(arrays),
+                      shapes=[list(a.shape) for a in arrays])
+        if not self.write:
+            return marker
+        tf.io.gfile.makedirs(self.directory)
         buffer = io.BytesIO()
         np.savez(buffer, *arrays)
         data = buffer.getvalue()
@@ -134,8 +142,6 @@ class Checkpointer:
             die()
         fail = len(data) // 2 if fault("write_error_in_save", stage) == self._saves else None
         files.write_atomic(self._path(step, "npz"), data, fail_after=fail)
-        marker = dict(meta, step=int(step), num_variables=len(arrays),
-                      shapes=[list(a.shape) for a in arrays])
         with files.cleaned_up(self._path(step, "npz"), self._path(step, "json")):
             files.write_atomic(self._path(step, "json"), json.dumps(marker, indent=1).encode())
         for old in self.steps()[: -self.keep]:

@@ -7,9 +7,12 @@ work directory's lock, and `Session.execute()` runs the requested mode and lets 
 """
 
 import dataclasses
+import hashlib
+import json
 import os
 import re
 
+from supcon_tf import distribute
 from supcon_tf.cli import checkpoint, config_files, schema
 from supcon_tf.cli import workdir as wd
 from supcon_tf.cli.errors import UsageError
@@ -34,6 +37,7 @@ class Settings:
     strategy: str = "auto"
     tpu: str = None
     overwrite: bool = False
+    worker_timeout: float = 600.0  # seconds a multi-worker run waits for its workers
 
 
 def locate_config_argument(argv):
@@ -159,15 +163,17 @@ class Session:
         mode, run = self.settings.mode, self.run
         result = {"workdir": self.workdir, "config": self.settings.config_path,
                   "method": self.config["method"], "dataset": self.config["dataset"]["name"]}
+        export_dir = wd.path(self.workdir, "export")
+        # Looked at before any training, so that every worker of a run decides alike.
+        export_exists = os.path.exists(export_dir)
         if mode in ("all", "pretrain"):
             run.pretrain()
         if mode in ("all", "linear"):
             result["metrics"] = run.linear()
         if mode == "eval" or (mode == "all" and self.config["eval"]["plots"]):
             result["eval"] = run.evaluate()
-        export_dir = wd.path(self.workdir, "export")
         if mode == "export" or (mode == "all" and self.config["export"]["enabled"]):
-            if mode == "all" and os.path.exists(export_dir) and not self.settings.overwrite:
+            if mode == "all" and export_exists and not self.settings.overwrite:
                 run.log(f"[export] {export_dir} already exists; kept.")
                 result["export"] = export_dir
             else:
@@ -198,17 +204,19 @@ def prepare(settings, log=print):
                              hint=" Run this mode without --config to use the recorded one.")
     elif not settings.overwrite:
         wd.check_same_config(workdir, stored, config)
-    strategy = build.get_strategy(settings.strategy, settings.tpu)  # Checks TF_CONFIG too.
-    is_chief = distribute.is_chief()
+    strategy = build.get_strategy(settings.strategy, settings.tpu, settings.worker_timeout)
+    _check_workers_agree(strategy, settings, config)
+    is_chief = distribute.is_chief(strategy)
     if is_chief:
         wd.check_writable(workdir)
+    log = _worker_log(workdir, strategy, log)
     _set_globals(config)
     from supcon_tf.cli.stages import Run
 
     run = Run(config, workdir, strategy, log=log)
     lock = WorkdirLock(workdir, is_chief=is_chief).acquire()
     try:
-        if new_run:
+        if new_run and is_chief:
             wd.prepare(workdir, config, overwrite=settings.overwrite)
     except BaseException:
         lock.release()
@@ -219,6 +227,42 @@ def prepare(settings, log=print):
 def newest_checkpoint(workdir):
     """The newest complete checkpoint in `workdir` (a path), or None."""
     return checkpoint.newest(wd.path(workdir, "checkpoints"))
+
+
+def _check_workers_agree(strategy, settings, config):
+    """Raises `UsageError` on every worker of a multi-worker run when they were started
+    with different resolved configs or modes (they would train different models, or
+    wait on each other forever)."""
+    what = json.dumps([settings.mode, settings.overwrite, config], sort_keys=True)
+    digest = int(hashlib.sha256(what.encode()).hexdigest()[:12], 16)  # 48 bits
+    digests = distribute.worker_values(strategy, digest)
+    if len(set(digests)) > 1:
+        shown = ", ".join(f"replica {i}: {d:012x}" for i, d in enumerate(digests))
+        raise UsageError(
+            "The workers of this run were started with different configs or modes "
+            f"(digests of the resolved config, --mode and --overwrite: {shown}; this "
+            f"worker's is {digest:012x}). Start every worker with the same --config, "
+            "--config.KEY overrides and --mode.")
+
+
+def _worker_log(workdir, strategy, log):
+    """`log`, which in a multi-worker run also appends to this worker's own file,
+    logs/<task type>-<index>.log in the work directory."""
+    import tensorflow as tf
+
+    if not distribute.is_multi_worker(strategy):
+        return log
+    _, task_type, index = distribute.tf_config_task()
+    folder = wd.path(workdir, "logs")
+    file_path = wd.path(workdir, "logs", f"{task_type}-{index}.log")
+
+    def both(line):
+        log(line)
+        tf.io.gfile.makedirs(folder)
+        with tf.io.gfile.GFile(file_path, "a") as f:
+            f.write(f"{line}\n")
+
+    return both
 
 
 def _set_globals(config):

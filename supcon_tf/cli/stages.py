@@ -3,14 +3,20 @@
 `Run` builds what every stage needs once (data, input shape, strategy) from a
 resolved config and a work directory; each stage method builds its models under
 the strategy's scope, trains them with `ResumableFit` (so a rerun resumes) and
-writes its outputs into the work directory.
+writes its outputs into the work directory. In a multi-worker run every worker runs
+every stage (training, evaluation and saving take all of them), but only the chief
+(`distribute.is_chief`) writes into the work directory; where a save needs every
+worker, the others write into a temporary folder that they delete.
 """
 
+import contextlib
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
-from supcon_tf import data, evaluation, export, methods, views
+from supcon_tf import data, distribute, evaluation, export, methods, views
 from supcon_tf.cli import build, checkpoint, files, workdir as wd
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.training import ResumableFit, summary_writer
@@ -30,6 +36,7 @@ class Run:
         self.config = config
         self.workdir = workdir
         self.strategy = strategy
+        self.chief = distribute.is_chief(strategy)
         self.log = log
         self.train_data, self.test_data, self.info = build.load_data(config["dataset"], log)
         self.input_shape = build.image_shape(config, self.info, log)
@@ -93,6 +100,19 @@ class Run:
 
     def path(self, *parts):
         return wd.path(self.workdir, *parts)
+
+    @contextlib.contextmanager
+    def output(self, *parts):
+        """The path a save that every worker takes part in writes to: the work
+        directory's on the chief, a temporary one (deleted afterwards) on the others."""
+        if self.chief:
+            yield self.path(*parts)
+            return
+        scratch = tempfile.mkdtemp(prefix="supcon-tf-worker-")
+        try:
+            yield os.path.join(scratch, *parts)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     # ------------------------------------------------------------------ data
 
@@ -256,8 +276,7 @@ class Run:
         pretrained, classifier, fit = self._classifier()
         if fit is not None:
             self.training = fit
-            fit.run()
-            fit.restore()
+            fit.run()  # Ends with the final weights (restored, or trained to the end).
         results = classifier.evaluate(self.eval_data(self.test_data), verbose=0,
                                       return_dict=True)
         metrics = {
@@ -268,9 +287,10 @@ class Run:
             "linear_top5": float(results["top5"]),
             "test_loss": float(results["loss"]),
         }
-        wd.write_json(self.path(wd.METRICS_FILE), metrics)
-        self._summary("linear/test_top1", metrics["linear_top1"])
-        self._summary("linear/test_top5", metrics["linear_top5"])
+        if self.chief:
+            wd.write_json(self.path(wd.METRICS_FILE), metrics)
+            self._summary("linear/test_top1", metrics["linear_top1"])
+            self._summary("linear/test_top5", metrics["linear_top5"])
         return metrics
 
     def _summary(self, tag, value):
@@ -310,32 +330,36 @@ class Run:
         if checkpoint.fault("write_error_in_export"):
             raise WriteFailedError(target, "No space left on device (a test fault, "
                                    "SUPCON_TF_FAULT)")
-        try:
-            if "saved_model" in formats:
-                export.export_saved_model(
-                    target, encoder=pretrained.encoder, head=head,
-                    classifier_head=classifier.head, image_shape=self.input_shape,
-                    class_names=self.class_names, config=self.config, overwrite=overwrite)
-            os.makedirs(target, exist_ok=True)
-            export.write_formats(target, formats, export.serving_model(
-                pretrained.encoder, head, classifier.head, image_shape=self.input_shape),
-                self.input_shape)
-            if self.config["export"]["keras_file"]:
-                export.save_keras(os.path.join(target, "model.keras"), classifier,
-                                  overwrite=True)
-        except files.WRITE_ERRORS as e:  # A full disk: the staged copy is gone.
-            raise WriteFailedError(getattr(e, "filename", None) or target,
-                                   files.reason(e)) from e
+        distribute.barrier(self.strategy)  # Every worker has looked before the chief writes.
+        with self.output("export") as folder:
+            try:
+                if "saved_model" in formats:
+                    export.export_saved_model(
+                        folder, encoder=pretrained.encoder, head=head,
+                        classifier_head=classifier.head, image_shape=self.input_shape,
+                        class_names=self.class_names, config=self.config, overwrite=overwrite)
+                os.makedirs(folder, exist_ok=True)
+                export.write_formats(folder, formats, export.serving_model(
+                    pretrained.encoder, head, classifier.head, image_shape=self.input_shape),
+                    self.input_shape)
+                if self.config["export"]["keras_file"]:
+                    export.save_keras(os.path.join(folder, "model.keras"), classifier,
+                                      overwrite=True)
+            except files.WRITE_ERRORS as e:  # A full disk: the staged copy is gone.
+                raise WriteFailedError(getattr(e, "filename", None) or folder,
+                                       files.reason(e)) from e
         return target
 
     def evaluate(self):
         """The evaluation report and pictures of a trained run, under `eval/`."""
         pretrained, classifier = self._trained_classifier()
         e = self.config["eval"]
-        written = evaluation.evaluate_run(
-            self.path("eval"), pretrained.encoder, self.eval_data(self.test_data),
-            class_names=self.class_names, classifier=classifier, config=self.config,
-            sample=e["plot_samples"], projector_sample=e["plot_samples"],
-            seed=self.config["seed"], reference_data=self.eval_data(self.train_data),
-            head=None if self.config["method"] == "ce" else pretrained.head)
-        return {k: v for k, v in written.items() if isinstance(v, str)}
+        with self.output("eval") as folder:
+            written = evaluation.evaluate_run(
+                folder, pretrained.encoder, self.eval_data(self.test_data),
+                class_names=self.class_names, classifier=classifier, config=self.config,
+                sample=e["plot_samples"], projector_sample=e["plot_samples"],
+                seed=self.config["seed"], reference_data=self.eval_data(self.train_data),
+                head=None if self.config["method"] == "ce" else pretrained.head)
+        return {k: v.replace(folder, self.path("eval"), 1) for k, v in written.items()
+                if isinstance(v, str)}

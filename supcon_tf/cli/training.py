@@ -9,6 +9,9 @@ Preemption-safe training needs three things that `fit` alone does not give:
   * a rerun restores the newest checkpoint and continues at its step, so no step is
     repeated or skipped.
 Each epoch is one `fit` call on that epoch's pipeline (the compiled step is reused).
+In a multi-worker run every worker trains and takes part in each save; only the chief
+(`distribute.is_chief`) writes checkpoints and TensorBoard files, and every worker
+waits at each save until the chief's checkpoint is complete.
 """
 
 import os
@@ -18,6 +21,7 @@ import time
 import keras
 import numpy as np
 
+from supcon_tf import distribute
 from supcon_tf.cli import checkpoint
 from supcon_tf.cli.build import current_learning_rate
 
@@ -109,7 +113,9 @@ class ResumableFit:
         self.steps_per_epoch = int(steps_per_epoch)
         self.epochs = int(epochs)
         self.seed = seed
-        self.checkpoints = checkpoint.Checkpointer(checkpoint_dir, keep)
+        self.strategy = getattr(model, "distribute_strategy", None)  # None on JAX
+        self.chief = distribute.is_chief(self.strategy)
+        self.checkpoints = checkpoint.Checkpointer(checkpoint_dir, keep, write=self.chief)
         self.checkpoint_every = int(checkpoint_every)
         self.log_dir = log_dir
         self.callbacks = list(callbacks)
@@ -126,6 +132,7 @@ class ResumableFit:
         self.checkpoints.save(step, self.variables, epoch=epoch, step_in_epoch=offset,
                               total_steps=self.total_steps,
                               optimizer_iterations=int(self.optimizer.iterations.numpy()))
+        distribute.barrier(self.strategy)  # The chief's checkpoint is complete for all.
 
     def restore(self):
         """Restores the newest checkpoint; returns its step (0 if there is none)."""
@@ -153,14 +160,16 @@ class ResumableFit:
                      f"(epoch {step // self.steps_per_epoch + 1}).")
         self.step = step
         callbacks = [_StepHooks(self)] + self.callbacks
-        writer = summary_writer(self.log_dir, self.log) if self.log_dir else None
+        writer = summary_writer(self.log_dir, self.log) if self.log_dir and self.chief \
+            else None
         if writer is not None:
             callbacks.append(_Summaries(self, writer))
         while step < self.total_steps:
             epoch, offset = divmod(step, self.steps_per_epoch)
             steps = self.steps_per_epoch - offset
             data = self.make_epoch_data(epoch, epoch_seed(self.seed, epoch))
-            data = data.skip(offset).take(steps)
+            data = distribute.distribute_global_batches(self.strategy,
+                                                       data.skip(offset).take(steps))
             start = time.time()
             self.fit_base = step
             history = self.model.fit(data, epochs=epoch + 1, initial_epoch=epoch,

@@ -119,7 +119,13 @@ def nan_unless_finite(loss, *tensors):
     The inputs are checked as well as the outputs: a NaN image does not always reach
     the output (a fused ReLU kernel may return 0 for NaN), yet poisons BatchNorm.
     """
-    tensors = [t for t in keras.tree.flatten(tensors) if t is not None]
+    # Integer tensors (uint8 images augmented on the device) are finite by type; their
+    # static batch size may be unknown (a multi-worker batch), which `isfinite` of an
+    # integer tensor cannot take.
+    tensors = [t for t in keras.tree.flatten(tensors) if t is not None
+               and "float" in keras.backend.standardize_dtype(t.dtype)]
+    if not tensors:
+        return loss
     finite = ops.all(ops.stack([ops.all(ops.isfinite(t)) for t in tensors]))
     return ops.where(finite, loss, ops.cast(float("nan"), loss.dtype))
 
@@ -135,6 +141,22 @@ class GuardedFit:
 
     def check_labels(self, labels):
         """Hook: model-specific checks of in-memory labels (NumPy), e.g. their range."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' build from a first batch, skipped when there is nothing left to build.
+
+        Under an explicit `tf.distribute` strategy Keras (3.15) pulls a first batch of a
+        `fit`'s data to build the model symbolically, then starts the data again: a
+        second pass over a dataset that reshuffles and augments anew on each pass, so
+        the run would train on other batches than on one device. A built model (the
+        command line builds every model and optimizer first) needs no such pass.
+        """
+        unbuilt = (not all(layer.built for layer in self._flatten_layers())
+                   or getattr(self._compile_metrics, "built", True) is False
+                   or getattr(self._compile_loss, "built", True) is False
+                   or (self.optimizer is not None and not self.optimizer.built))
+        if unbuilt:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             **kwargs):
