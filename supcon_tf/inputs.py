@@ -14,6 +14,9 @@ from keras import ops
 # Worst-case rounding of a dot product of `dim` terms is dim * eps (Higham, Sec. 3.1);
 # 8 covers the rounding of the normalization that produced the row.
 _UNIT_SAFETY = 8.0
+# Rows normalized under mixed precision and cast up (the coarsest precision the package
+# trains in, bfloat16: eps 2**-7) keep their norm within a few of its roundings of 1.
+_UNIT_FLOOR = 4 * 2.0 ** -7
 
 
 def concrete(x):
@@ -121,8 +124,9 @@ def class_ids(labels, name="labels"):
 
 def check_unit_rows(name, x, axis=-1):
     """Raises ValueError if rows of `x` (when known now) are not L2-normalized within the
-    rounding of a `dim`-term dot product; returns x. Functions that assume unit vectors
-    call it instead of silently computing with raw features."""
+    rounding of a `dim`-term dot product, or of a bfloat16 normalization (mixed precision);
+    returns x. Functions that assume unit vectors call it instead of silently computing
+    with raw features (whose norms are far from 1)."""
     values = concrete(x)
     if values is None or not values.size:
         return x
@@ -135,7 +139,8 @@ def check_unit_rows(name, x, axis=-1):
         return x
     values = values.astype(np.float64)
     norms = np.sqrt(np.sum(np.square(values), axis=axis))
-    if np.max(np.abs(norms - 1.0)) > _UNIT_SAFETY * eps * max(values.shape[axis], 1):
+    bound = max(_UNIT_SAFETY * eps * max(values.shape[axis], 1), _UNIT_FLOOR)
+    if np.max(np.abs(norms - 1.0)) > bound:
         raise ValueError(
             f"`{name}` must hold L2-normalized rows (norm 1 along its last axis); received "
             f"norms in [{norms.min():.6g}, {norms.max():.6g}]. Normalize first, e.g. "
