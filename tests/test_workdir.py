@@ -16,7 +16,7 @@ import time
 import pytest
 
 from _cli_runs import TINY, checkpoint_files, latest_checkpoint, run_cli, run_many
-from supcon_tf import distribute, main
+from supcon_tf import main
 from supcon_tf.cli import checkpoint, files, lock, schema, session
 from supcon_tf.cli import workdir as wd
 from supcon_tf.cli.errors import UsageError, WriteFailedError
@@ -214,19 +214,6 @@ def test_lock_is_renewed_and_a_lost_lock_stops_the_run(tmp_path):
     assert lost == [1] and held.lost["token"] == "theirs" and not held.held
     held.release()
     assert lock.read_holder(tmp_path)["token"] == "theirs"
-
-
-def test_chief_of_a_tf_config_cluster():
-    def config(cluster, task):
-        return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})}
-
-    workers = {"worker": ["a:1", "b:1"]}
-    assert distribute.is_chief({})
-    assert distribute.is_chief(config(workers, {"type": "worker", "index": 0}))
-    assert not distribute.is_chief(config(workers, {"type": "worker", "index": 1}))
-    with_chief = dict(workers, chief=["c:1"])
-    assert distribute.is_chief(config(with_chief, {"type": "chief", "index": 0}))
-    assert not distribute.is_chief(config(with_chief, {"type": "worker", "index": 0}))
 
 
 # ----------------------------------------------------------- in process: failed writes
