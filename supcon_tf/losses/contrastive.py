@@ -8,7 +8,7 @@ The masks are built once in `contrastive_masks`; the loss only reads them.
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.inputs import check_finite, check_labels, check_unit_rows
+from supcon_tf.inputs import check_finite, check_labels, check_rank, check_unit_rows
 from supcon_tf.validation import check_choice, check_number, check_positive
 
 CONTRAST_MODES = ("all", "one")
@@ -37,11 +37,7 @@ def _validate_inputs(features, labels, positives_cap):
     compiled step a non-finite feature makes the loss NaN (never a finite number),
     which `fit` stops on (`supcon_tf.methods.guards`).
     """
-    if len(features.shape) != 3:
-        raise ValueError(
-            "`features` must have rank 3, shape [batch, num_views, dim]; "
-            f"received shape {tuple(features.shape)}."
-        )
+    check_rank("features", features, 3, "[batch, num_views, dim]")
     batch, num_views = features.shape[0], features.shape[1]
     if batch == 0:
         raise ValueError(

@@ -11,7 +11,7 @@ similarities of L2-normalized embeddings, or distances (`pairwise_distance`).
 from keras import ops
 
 from supcon_tf import distribute
-from supcon_tf.inputs import check_finite, check_labels
+from supcon_tf.inputs import check_finite, check_labels, check_rank, check_same_size
 from supcon_tf.losses.contrastive import positive_pair_mask
 from supcon_tf.validation import check_choice
 
@@ -20,10 +20,7 @@ DISTANCES = ("cosine", "squared_l2")
 
 def check_embeddings(embeddings, labels, where="embeddings"):
     """Converts and checks `embeddings` [batch, dim] and class ids `labels` [batch]."""
-    embeddings = ops.convert_to_tensor(embeddings)
-    if len(embeddings.shape) != 2:
-        raise ValueError(f"`{where}` must have rank 2, shape [batch, dim]; received shape "
-                         f"{tuple(embeddings.shape)}.")
+    embeddings = check_rank(where, ops.convert_to_tensor(embeddings), 2, "[batch, dim]")
     if labels is None:
         raise ValueError("`labels` are required by metric-learning losses (class ids "
                          "[batch]); received labels=None.")
@@ -33,10 +30,7 @@ def check_embeddings(embeddings, labels, where="embeddings"):
     if len(labels.shape) != 1:
         raise ValueError("`labels` must be class ids, shape [batch]; received shape "
                          f"{tuple(labels.shape)}.")
-    batch = embeddings.shape[0]
-    if batch is not None and labels.shape[0] is not None and labels.shape[0] != batch:
-        raise ValueError(f"`labels` batch size ({labels.shape[0]}) must equal the "
-                         f"embeddings' batch size ({batch}).")
+    check_same_size("labels", labels, where, embeddings)
     check_labels("labels", labels)
     check_finite(where, embeddings)
     dtype = "float64" if embeddings.dtype == "float64" else "float32"

@@ -16,8 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from supcon_tf.inputs import check_label_dtype, check_label_values
-from supcon_tf.inputs import concrete as _concrete
+from supcon_tf.inputs import check_label_dtype, check_label_values, concrete as _concrete
 
 
 class NonFiniteLossError(FloatingPointError):
