@@ -34,7 +34,7 @@ CORRUPT = ("error", "skip")
 # Keys whose value is a dict of keyword arguments for a factory named elsewhere.
 OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "method_kwargs",
               "pretrain.optimizer_kwargs",
-              "linear.optimizer_kwargs")
+              "linear.optimizer_kwargs", "finetune.optimizer_kwargs")
 # Keys whose default is None: the types they accept (the first is the type a
 # --config.KEY=VALUE override is parsed as, see `typed`).
 NULLABLE = {
@@ -43,7 +43,14 @@ NULLABLE = {
     "views.image_size": (tuple, list),
     "head.hidden_dims": (tuple, list),
     "views.multicrop.local_size": (tuple, list),
+    "transfer.data_dir": (str,),
 }
+# Sections that change only what is trained after pretraining (the fine-tuning stage,
+# a transfer dataset): a stage-2 mode on a pretrained work directory may set them to
+# other values than the run recorded (`supcon_tf.cli.finetune`).
+STAGE2_SECTIONS = ("finetune", "transfer")
+# The stages trained with their own optimizer: the keys of `_stage` each.
+STAGES = ("pretrain", "linear", "finetune")
 
 
 def _stage(epochs, batch_size, optimizer, learning_rate):
@@ -89,6 +96,18 @@ def default_values():
         # samples_per_class K > 0: class-balanced batches of batch_size / K classes x K.
         pretrain=dict(_stage(100, 256, "sgd", 0.1), samples_per_class=0),
         linear=dict(_stage(30, 256, "sgd", 0.1), augmentation="eval"),
+        # Fine-tuning (SimCLR Sec. 6 / its `train_mode=finetune`) on a class-balanced
+        # subset of the labels: labels_per_class > 0 per class, else label_fraction of
+        # each class. fine_tune_after_block: blocks 0..k stay frozen (-1: none, see
+        # encoders.blocks); keep_head_layers: the projection head's first layers kept
+        # under the new linear head (1: SimCLR's best setting); head_weight_decay:
+        # whether weight_decay also applies to the head. enabled: a step of --mode=all.
+        finetune=dict(_stage(30, 256, "sgd", 0.05), enabled=False, label_fraction=0.1,
+                      labels_per_class=0, fine_tune_after_block=-1, keep_head_layers=0,
+                      head_weight_decay=False, augmentation="eval"),
+        # Another dataset for --mode=linear / --mode=finetune ("" = the pretraining
+        # one): a name as dataset.name takes; images are resized to the encoder's size.
+        transfer=dict(dataset="", train_split="train", test_split="test", data_dir=None),
         eval=dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1, online_probe=False,
                   plots=True, plot_samples=2000),
         # formats: any of "saved_model", "onnx" (pip install "supcon-tf[onnx]"), "litert".
@@ -234,7 +253,7 @@ def _check_values(c):
     _positive("views.multicrop.local_views", c["views"]["multicrop"]["local_views"],
               allow_zero=True)
     _positive("eval.knn_every_epochs", c["eval"]["knn_every_epochs"], allow_zero=True)
-    for stage in ("pretrain", "linear"):
+    for stage in STAGES:
         s = c[stage]
         for key in ("epochs", "batch_size", "learning_rate"):
             _positive(f"{stage}.{key}", s[key])
@@ -248,6 +267,17 @@ def _check_values(c):
             "Config key 'pretrain.samples_per_class' must be 0 (plain shuffled batches) or "
             f"an integer >= 2 that divides pretrain.batch_size={batch}; received {k}.")
     _positive("pretrain.samples_per_class", k, allow_zero=True)
+    f = c["finetune"]
+    if not 0.0 < f["label_fraction"] <= 1.0:
+        raise UsageError("Config key 'finetune.label_fraction' must be in (0, 1] (the share "
+                         f"of each class's labels, e.g. 0.01 or 0.1); received "
+                         f"{f['label_fraction']!r}.")
+    _positive("finetune.labels_per_class", f["labels_per_class"], allow_zero=True)
+    _positive("finetune.keep_head_layers", f["keep_head_layers"], allow_zero=True)
+    if f["fine_tune_after_block"] < -1:
+        raise UsageError("Config key 'finetune.fine_tune_after_block' must be -1 (train every "
+                         "block) or the index of the last frozen block (0: the stem); "
+                         f"received {f['fine_tune_after_block']!r}.")
     for path in ("views.image_size", "dataset.image_size"):
         section, _, key = path.partition(".")
         size = c[section][key]

@@ -170,6 +170,8 @@ class Session:
             run.pretrain()
         if mode in ("all", "linear"):
             result["metrics"] = run.linear()
+        if mode == "finetune" or (mode == "all" and self.config["finetune"]["enabled"]):
+            result["finetune"] = run.finetune()
         if mode == "eval" or (mode == "all" and self.config["eval"]["plots"]):
             result["eval"] = run.evaluate()
         if mode == "export" or (mode == "all" and self.config["export"]["enabled"]):
@@ -200,10 +202,17 @@ def prepare(settings, log=print):
         if stored is None:
             raise UsageError(f"Work directory {workdir!r} holds no run (no "
                              f"{wd.CONFIG_FILE}); start one with --mode=all or pretrain.")
-        wd.check_same_config(workdir, stored, config,
+        # The stage-2 sections (fine-tuning, transfer) may differ from the recorded run.
+        from supcon_tf.cli.finetune import pretrained_part
+
+        wd.check_same_config(workdir, pretrained_part(stored), pretrained_part(config),
                              hint=" Run this mode without --config to use the recorded one.")
     elif not settings.overwrite:
         wd.check_same_config(workdir, stored, config)
+    if config["transfer"]["dataset"] and mode not in ("linear", "finetune"):
+        raise UsageError(
+            f"Config key 'transfer.dataset' ({config['transfer']['dataset']!r}) applies to "
+            f"--mode=linear and --mode=finetune on a pretrained run; received --mode={mode}.")
     strategy = build.get_strategy(settings.strategy, settings.tpu, settings.worker_timeout)
     _check_workers_agree(strategy, settings, config)
     is_chief = distribute.is_chief(strategy)
@@ -214,6 +223,8 @@ def prepare(settings, log=print):
     from supcon_tf.cli.stages import Run
 
     run = Run(config, workdir, strategy, log=log)
+    if mode == "finetune" or (mode == "all" and config["finetune"]["enabled"]):
+        run.finetuning()  # Its checks (labels, blocks, batch size), before any training.
     lock = WorkdirLock(workdir, is_chief=is_chief).acquire()
     try:
         if new_run and is_chief:
@@ -278,14 +289,27 @@ def _set_globals(config):
         tf.config.experimental.enable_op_determinism()
 
 
+def _datasets(metrics):
+    """'X, pretrained on Y, ' for a stage on a transfer dataset; '' otherwise."""
+    if "pretrain_dataset" not in metrics or metrics["pretrain_dataset"] == metrics["dataset"]:
+        return ""
+    return f"{metrics['dataset']}, pretrained on {metrics['pretrain_dataset']}, "
+
+
 def print_result(result, seconds):
     """The run's summary lines: accuracy, where the model and the logs are."""
     lines = [f"supcon-tf: {result['method']} on {result['dataset']} finished in "
              f"{seconds:.0f}s; work directory {os.path.abspath(result['workdir'])}"]
     metrics = result.get("metrics")
     if metrics:
-        lines.append(f"  linear evaluation ({metrics['test_split']} split): top-1 "
-                     f"{metrics['linear_top1']:.4f}, top-5 {metrics['linear_top5']:.4f}")
+        lines.append(f"  linear evaluation ({_datasets(metrics)}{metrics['test_split']} "
+                     f"split): top-1 {metrics['linear_top1']:.4f}, top-5 "
+                     f"{metrics['linear_top5']:.4f}")
+    tuned = result.get("finetune")
+    if tuned:
+        lines.append(f"  fine-tuning on {tuned['labels']} labels ({_datasets(tuned)}"
+                     f"{tuned['test_split']} split): top-1 {tuned['finetune_top1']:.4f}, "
+                     f"top-5 {tuned['finetune_top5']:.4f}; {os.path.abspath(tuned['folder'])}")
     if result.get("export"):
         lines.append(f"  exported model: {os.path.abspath(result['export'])}")
     for key, value in (result.get("eval") or {}).items():

@@ -1,4 +1,4 @@
-"""The stages of a run: pretrain, linear evaluation, evaluation report, export.
+"""The stages of a run: pretrain, linear evaluation, fine-tuning, evaluation report, export.
 
 `Run` builds what every stage needs once (data, input shape, strategy) from a
 resolved config and a work directory; each stage method builds its models under
@@ -17,7 +17,8 @@ import tempfile
 import numpy as np
 
 from supcon_tf import data, distribute, evaluation, export, methods, views
-from supcon_tf.cli import build, checkpoint, files, workdir as wd
+from supcon_tf.cli import build, checkpoint, files, schema, workdir as wd
+from supcon_tf.cli import finetune as ft
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.training import ResumableFit, summary_writer
 
@@ -60,7 +61,7 @@ class Run:
                     f"images of the training split (every batch is full); received {batch}.")
         # Everything a bad config can name is built once here, before any training.
         self.resize = None
-        self._train_cache = None
+        self._train_cache = {}
         self._built = {}  # models restored once and shared by the stages of this process
         self.training = None  # the ResumableFit that trains now (for an interrupt's report)
         if config["views"]["augment_on"] == "device" and self.info.image_shape[0] is None:
@@ -72,8 +73,19 @@ class Run:
                         key="linear.augmentation")
         self.eval_transform = build.augmenter("eval", self.input_shape[:2], key="eval")
         self.multi_crop = build.multi_crop(config, self.input_shape[:2], seed=config["seed"])
-        for stage in ("pretrain", "linear"):
+        for stage in schema.STAGES:
             build.optimizer(config[stage], 1, stage)
+        # The dataset of the linear and fine-tuning stages: a transfer one, or this one.
+        self.target = ft.load_transfer(config, self.input_shape, log) or ft.Target(
+            config["dataset"]["name"], self.train_data, self.test_data, self.info,
+            self.train_size, config["dataset"]["test_split"])
+        self.transfer = bool(config["transfer"]["dataset"])
+        if self.transfer and config["linear"]["batch_size"] > self.target.train_size:
+            raise UsageError(
+                f"Config key 'linear.batch_size' must be at most the "
+                f"{self.target.train_size} images of the training split of "
+                f"{self.target.name!r} (every batch is full); received "
+                f"{config['linear']['batch_size']}.")
         self.train_classes = None  # Class-balanced pretraining: the classes present.
         if config["pretrain"]["samples_per_class"]:
             self.train_classes, counts = data.balanced.class_counts(self.train_data)
@@ -116,8 +128,9 @@ class Run:
 
     # ------------------------------------------------------------------ data
 
-    def _epoch_data(self, stage, policy, kwargs, num_views, augment_on):
-        """`fn(epoch, seed)`: the stage's batches for one epoch, fixed by `seed`.
+    def _epoch_data(self, stage, policy, kwargs, num_views, augment_on, train=None):
+        """`fn(epoch, seed)`: the stage's batches for one epoch, fixed by `seed`, from
+        `train` (default: the training split).
 
         The host augmenter is built afresh with that seed, so an epoch's views do not
         depend on the epochs before it (a resumed run draws what an uninterrupted one
@@ -129,7 +142,7 @@ class Run:
             del epoch  # The order is a function of the seed alone.
             batch = c[stage]["batch_size"]
             if policy == "eval":  # A fixed transform: computed once, reshuffled per epoch.
-                ds = self._transformed_train().shuffle(
+                ds = self._transformed_train(train).shuffle(
                     c["dataset"]["shuffle_buffer"], seed=seed, reshuffle_each_iteration=False)
                 return ds.batch(batch, drop_remainder=True).prefetch(2)
             augmenter = None
@@ -137,15 +150,16 @@ class Run:
                 augmenter = build.multi_crop(c, self.input_shape[:2], seed=seed)
             elif augment_on == "host":
                 augmenter = build.augmenter(policy, self.input_shape[:2], kwargs, seed=seed)
-            train, shuffle = self.train_data, c["dataset"]["shuffle_buffer"]
+            source, shuffle = self.train_data if train is None else train, \
+                c["dataset"]["shuffle_buffer"]
             k = c[stage].get("samples_per_class", 0)
             if k:  # P x K batches, in the sampler's order.
-                train = data.class_balanced(
-                    train, batch // k, k, seed=seed, shuffle_buffer=shuffle,
+                source = data.class_balanced(
+                    source, batch // k, k, seed=seed, shuffle_buffer=shuffle,
                     classes=self.train_classes).take(self.steps_per_epoch(stage) * batch)
                 shuffle = 0
             ds = data.make_pretrain_dataset(
-                train, batch_size=batch, num_views=num_views,
+                source, batch_size=batch, num_views=num_views,
                 augmenter=augmenter, augment_on=augment_on,
                 shuffle_buffer=shuffle, seed=seed, repeat=False,
                 drop_remainder=True, deterministic=c["deterministic"],
@@ -154,15 +168,17 @@ class Run:
 
         return make
 
-    def _transformed_train(self):
-        """The training images through the evaluation transform, unbatched; cached in
-        memory when they fit in CACHE_BYTES (so small datasets skip the work each epoch)."""
-        if self._train_cache is None:
-            ds = self.eval_data(self.train_data).unbatch()
+    def _transformed_train(self, train=None):
+        """The training images (or `train`'s) through the evaluation transform, unbatched;
+        cached in memory when they fit in CACHE_BYTES (so small datasets skip the work
+        each epoch)."""
+        train = self.train_data if train is None else train
+        if id(train) not in self._train_cache:
+            ds = self.eval_data(train).unbatch()
             if self.train_size * int(np.prod(self.input_shape)) * 4 <= CACHE_BYTES:
                 ds = ds.cache()
-            self._train_cache = ds
-        return self._train_cache
+            self._train_cache[id(train)] = (train, ds)  # Holds `train`: ids stay unique.
+        return self._train_cache[id(train)][1]
 
     def eval_data(self, split_data, batch_size=None):
         return data.make_eval_dataset(
@@ -227,18 +243,27 @@ class Run:
         self._built["pretrained"] = model
         return model
 
+    def stage2_path(self, stage, *parts):
+        """Where `stage` ("linear", "finetune") writes: the linear stage on the
+        pretraining dataset in the run's own layout, others under `stage2/<tag>/`."""
+        if stage == "linear" and not self.transfer:
+            return self.path(*parts)
+        return self.path(ft.STAGE2_DIR, ft.stage_tag(self.config, stage), *parts)
+
     def _classifier(self):
         """The stage-2 classifier: a linear head on the frozen pretrained encoder."""
         if "classifier" in self._built:
             return self._built["classifier"]
         pretrained = self.pretrained()
-        if self.config["method"] == "ce":
+        t = self.target
+        if self.config["method"] == "ce" and not self.transfer:
             self._built["classifier"] = (pretrained, pretrained, None)
             return pretrained, pretrained, None
         c = self.config
         with self.strategy.scope():
-            classifier = methods.LinearClassifier(pretrained.encoder, self.num_classes)
-            optimizer = build.optimizer(c["linear"], self.steps_per_epoch("linear"), "linear")
+            classifier = methods.LinearClassifier(pretrained.encoder, t.num_classes)
+            steps = t.train_size // c["linear"]["batch_size"]
+            optimizer = build.optimizer(c["linear"], steps, "linear")
             classifier.compile(optimizer=optimizer,
                                steps_per_execution=c["steps_per_execution"])
             optimizer = classifier.optimizer
@@ -247,11 +272,11 @@ class Run:
         variables = list(classifier.head.variables) + list(optimizer.variables)
         fit = ResumableFit(
             "linear", classifier, variables,
-            self._epoch_data("linear", c["linear"]["augmentation"], {}, 1, "host"),
-            self.steps_per_epoch("linear"), c["linear"]["epochs"], c["seed"] + 1,
-            self.path("checkpoints", "linear"), keep=c["keep_checkpoints"],
-            checkpoint_every=c["checkpoint_every_steps"], log_dir=self.path("logs"),
-            log=self.log)
+            self._epoch_data("linear", c["linear"]["augmentation"], {}, 1, "host", t.train),
+            steps, c["linear"]["epochs"], c["seed"] + 1,
+            self.stage2_path("linear", "checkpoints", "linear"), keep=c["keep_checkpoints"],
+            checkpoint_every=c["checkpoint_every_steps"],
+            log_dir=self.stage2_path("linear", "logs"), log=self.log)
         self._built["classifier"] = (pretrained, classifier, fit)
         return pretrained, classifier, fit
 
@@ -277,26 +302,39 @@ class Run:
         if fit is not None:
             self.training = fit
             fit.run()  # Ends with the final weights (restored, or trained to the end).
-        results = classifier.evaluate(self.eval_data(self.test_data), verbose=0,
+        results = classifier.evaluate(self.eval_data(self.target.test), verbose=0,
                                       return_dict=True)
         metrics = {
             "method": self.config["method"],
-            "dataset": self.config["dataset"]["name"],
-            "test_split": self.config["dataset"]["test_split"],
+            "dataset": self.target.name,
+            "test_split": self.target.test_split,
             "linear_top1": float(results["top1"]),
             "linear_top5": float(results["top5"]),
             "test_loss": float(results["loss"]),
         }
+        if self.transfer:
+            metrics["pretrain_dataset"] = self.config["dataset"]["name"]
         if self.chief:
-            wd.write_json(self.path(wd.METRICS_FILE), metrics)
+            # The folder holds the stage's checkpoints already.
+            wd.write_json(self.stage2_path("linear", wd.METRICS_FILE), metrics)
             self._summary("linear/test_top1", metrics["linear_top1"])
             self._summary("linear/test_top5", metrics["linear_top5"])
         return metrics
 
+    def finetuning(self):
+        """The fine-tuning stage (`cli.finetune.FineTune`), checked when first asked for."""
+        if "finetune" not in self._built:
+            self._built["finetune"] = ft.FineTune(self)
+        return self._built["finetune"]
+
+    def finetune(self):
+        """Trains (or resumes) the fine-tuning stage; returns its metrics (and export)."""
+        return self.finetuning()()
+
     def _summary(self, tag, value):
         import tensorflow as tf
 
-        writer = summary_writer(self.path("logs"), lambda _: None)
+        writer = summary_writer(self.stage2_path("linear", "logs"), lambda _: None)
         if writer is None:
             return
         with writer.as_default(step=0):

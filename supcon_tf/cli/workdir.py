@@ -6,6 +6,7 @@ Layout:
   checkpoints/linear/      stage-2 checkpoints
   logs/                    TensorBoard event files (loss, learning rate, accuracies)
   metrics.json             final linear-evaluation top-1 / top-5
+  stage2/<tag>/            fine-tuning and transfer stages (see `supcon_tf.cli.finetune`)
   export/                  the exported SavedModel (and `model.keras`)
   eval/                    evaluation report and pictures
   run.lock                 the running run's lock (see `supcon_tf.cli.lock`)
@@ -33,7 +34,8 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 # The entries a run makes, and the temporary names of their writes (a file's `.tmp`,
 # the export's staging folder `.export.*`, the lock's and the write probe's).
-RUN_ENTRIES = (CONFIG_FILE, METRICS_FILE, "checkpoints", "logs", "eval", "export", LOCK_FILE)
+RUN_ENTRIES = (CONFIG_FILE, METRICS_FILE, "checkpoints", "logs", "eval", "export", "stage2",
+               LOCK_FILE)
 _RUN_TEMPORARY = re.compile(
     r"^(config\.json|metrics\.json)\.tmp$|^\.export\.|^run\.lock\.|^\.supcon-tf-probe-")
 

@@ -1,6 +1,7 @@
 """Datasets -> `tf.data` of (image uint8 [H, W, C], label int64) plus `DatasetInfo`, and
 the pipelines that turn them into multi-view training batches and evaluation batches, and
-class-balanced sampling (`class_balanced`: P classes x K samples per batch).
+class-balanced sampling (`class_balanced`: P classes x K samples per batch) and
+class-balanced labelled subsets (`labelled_subset`, for fine-tuning on few labels).
 
 `load(name)`: "digits" (bundled with scikit-learn, offline), any TFDS name ("cifar10",
 also "tfds:cifar10"), "folder:/path/to/root", or "npz:/path/data.npz" (NumPy arrays
@@ -16,6 +17,7 @@ from supcon_tf.data.errors import DataError
 from supcon_tf.data.folder import from_folder
 from supcon_tf.data.info import DatasetInfo
 from supcon_tf.data.pipelines import make_eval_dataset, make_pretrain_dataset
+from supcon_tf.data.subsets import dataset_labels, labelled_subset
 from supcon_tf.data.tfds import from_tfds
 
 
@@ -60,5 +62,6 @@ def load(name, split="train", data_dir=None, **kwargs):
 
 
 __all__ = ["DataError", "DatasetInfo", "OPTIONS", "class_balanced", "convert", "from_arrays",
-           "from_folder", "from_npz", "from_tfds", "load", "load_digits", "source",
+           "dataset_labels", "from_folder", "from_npz", "from_tfds", "labelled_subset", "load",
+           "load_digits", "source",
            "make_eval_dataset", "make_pretrain_dataset"]

@@ -18,8 +18,9 @@ from supcon_tf.validation import check_int, check_positive
 def class_counts(ds):
     """(sorted distinct labels, their sample counts) of a dataset of `(image, label)`
     (one pass over the labels)."""
-    labels = ds.map(lambda x, y, *_: y)
-    return np.unique(np.fromiter(labels.as_numpy_iterator(), np.int64), return_counts=True)
+    from supcon_tf.data.subsets import dataset_labels
+
+    return np.unique(dataset_labels(ds), return_counts=True)
 
 
 def class_ids(ds):

@@ -8,6 +8,32 @@ from supcon_tf.registry import register
 from supcon_tf.validation import check_int
 
 
+def hidden_layers(dims, input_shape, use_batch_norm, sync_batch_norm, dtype=None):
+    """Built (Dense, BatchNorm or None) pairs of widths `dims` on inputs of
+    `input_shape`, and their output shape: the hidden layers of a projection MLP."""
+    hidden, shape = [], tuple(input_shape)
+    for i, d in enumerate(dims):
+        dense = layers.Dense(d, use_bias=not use_batch_norm, name=f"hidden{i}", dtype=dtype)
+        dense.build(shape)
+        shape = shape[:-1] + (d,)
+        bn = None
+        if use_batch_norm:
+            bn = batch_norm(sync_batch_norm, name=f"hidden{i}_bn")
+            bn.build(shape)
+        hidden.append((dense, bn))
+    return hidden, shape
+
+
+def apply_hidden(hidden, x, training=False):
+    """Dense(-BN)-ReLU through the pairs of `hidden_layers`."""
+    for dense, bn in hidden:
+        x = dense(x)
+        if bn is not None:
+            x = bn(x, training=training)
+        x = ops.relu(x)
+    return x
+
+
 @register
 class ProjectionHead(keras.layers.Layer):
     """Dense(-BN)-ReLU hidden layers then a linear output, L2-normalized.
@@ -33,18 +59,8 @@ class ProjectionHead(keras.layers.Layer):
 
     def build(self, input_shape):
         dims = self.hidden_dims if self.hidden_dims is not None else [input_shape[-1]]
-        self.hidden = []
-        shape = tuple(input_shape)
-        for i, d in enumerate(dims):
-            dense = layers.Dense(d, use_bias=not self.use_batch_norm, name=f"hidden{i}",
-                                 dtype=self.dtype_policy)
-            dense.build(shape)
-            shape = shape[:-1] + (d,)
-            bn = None
-            if self.use_batch_norm:
-                bn = batch_norm(self.sync_batch_norm, name=f"hidden{i}_bn")
-                bn.build(shape)
-            self.hidden.append((dense, bn))
+        self.hidden, shape = hidden_layers(dims, input_shape, self.use_batch_norm,
+                                           self.sync_batch_norm, self.dtype_policy)
         self.out = layers.Dense(self.output_dim, use_bias=not self.output_batch_norm,
                                 name="output", dtype=self.dtype_policy)
         self.out.build(shape)
@@ -54,13 +70,7 @@ class ProjectionHead(keras.layers.Layer):
             self.out_bn.build(shape[:-1] + (self.output_dim,))
 
     def call(self, inputs, training=False):
-        x = inputs
-        for dense, bn in self.hidden:
-            x = dense(x)
-            if bn is not None:
-                x = bn(x, training=training)
-            x = ops.relu(x)
-        x = self.out(x)
+        x = self.out(apply_hidden(self.hidden, inputs, training))
         if self.out_bn is not None:
             x = self.out_bn(x, training=training)
         if self.normalize:
