@@ -254,6 +254,34 @@ def test_finetune_resumes_after_sigkill(pretrained, tmp_path):
         assert_close(got, want, terms=8 * 32 * 16)
 
 
+def test_linear_stage_on_a_transfer_dataset(pretrained, tmp_path, capsys):
+    """Another dataset (12x12, 3 classes) for the linear stage: resized to the encoder's
+    8x8 and logged; its metrics name both datasets; an RGB one is refused."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 255, (330, 12, 12, 1), np.uint8), np.arange(330) % 3
+    np.savez(tmp_path / "other.npz", x_train=images[:300], y_train=labels[:300],
+             x_test=images[300:], y_test=labels[300:])
+    np.savez(tmp_path / "rgb.npz", x_train=np.repeat(images, 3, -1), y_train=labels,
+             x_test=np.repeat(images, 3, -1), y_test=labels)
+    workdir = _copy(pretrained, tmp_path, "transfer")
+    lines = []
+    result = session.prepare(_settings(workdir, "linear", transfer__dataset=f"npz:"
+                                       f"{tmp_path / 'other.npz'}"), log=lines.append).execute()
+    assert any("are 12x12; resized to 8x8, the encoder's input size" in line for line in lines)
+    metrics = result["metrics"]
+    assert metrics["dataset"].endswith("other.npz") and metrics["pretrain_dataset"] == "digits"
+    assert not (workdir / "metrics.json").exists()  # The run's own linear stage is untouched.
+    (folder,) = (workdir / "stage2").iterdir()
+    with open(folder / "metrics.json") as f:
+        assert json.load(f)["linear_top1"] == metrics["linear_top1"]
+    session.print_result(result, 1.0)
+    assert "linear evaluation (npz:" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="Config key 'transfer.dataset': the images of .* have "
+                                         "3 channel"):
+        session.prepare(_settings(workdir, "linear",
+                                  transfer__dataset=f"npz:{tmp_path / 'rgb.npz'}"))
+
+
 @pytest.mark.parametrize("overrides, mode, message", [
     ({"finetune__label_fraction": 0.0}, "pretrain",
      "Config key 'finetune.label_fraction' must be in (0, 1]"),
@@ -268,6 +296,9 @@ def test_finetune_resumes_after_sigkill(pretrained, tmp_path):
      "Config key 'finetune.batch_size' must be at most the 70 labelled images"),
     ({"finetune__enabled": True, "finetune__keep_head_layers": 2}, "all",
      "Config key 'finetune.keep_head_layers' must be at most the 1 hidden layer(s)"),
+    ({"finetune__enabled": True, "finetune__from_scratch": True,
+      "finetune__keep_head_layers": 1}, "all",
+     "Config key 'finetune.keep_head_layers' must be 0 with finetune.from_scratch=True"),
     ({"transfer__dataset": "npz:/nowhere.npz"}, "all",
      "Config key 'transfer.dataset' ('npz:/nowhere.npz') applies to --mode=linear and "
      "--mode=finetune"),

@@ -116,6 +116,8 @@ def stage_tag(config, stage):
         per_class = section["labels_per_class"]
         parts.append(f"{per_class}perclass" if per_class else
                      f"{section['label_fraction'] * 100:g}pct")
+        if section["from_scratch"]:
+            parts.append("scratch")
     return "-".join(parts + [hashlib.sha256(settings.encode()).hexdigest()[:8]])
 
 
@@ -143,6 +145,10 @@ class FineTune:
             raise UsageError(
                 f"Config key 'finetune.batch_size' must be at most the {self.size} labelled "
                 f"images (every batch is full); received {f['batch_size']}.")
+        if f["from_scratch"] and f["keep_head_layers"]:
+            raise UsageError("Config key 'finetune.keep_head_layers' must be 0 with "
+                             "finetune.from_scratch=True (no pretrained head to keep); "
+                             f"received {f['keep_head_layers']}.")
         if f["keep_head_layers"] > head_layers(c):
             raise UsageError(
                 f"Config key 'finetune.keep_head_layers' must be at most the "
@@ -196,11 +202,12 @@ class FineTune:
         return self.size // self.settings["batch_size"]
 
     def model(self):
-        """(classifier, its ResumableFit): built once, starting from the pretrained weights."""
+        """(classifier, its ResumableFit): built once, starting from the pretrained weights
+        (from a fresh encoder with `from_scratch`)."""
         if self._model is not None:
             return self._model
         run, c, f = self.run, self.config, self.settings
-        pretrained = run.pretrained()
+        pretrained = None if f["from_scratch"] else run.pretrained()
         kept = f["keep_head_layers"]
         if kept and not isinstance(getattr(pretrained, "head", None), ProjectionHead):
             raise UsageError(f"Config key 'finetune.keep_head_layers' must be 0 for method "
@@ -208,7 +215,8 @@ class FineTune:
         dummy = np.zeros((1, *run.input_shape), "float32")
         with run.strategy.scope():
             encoder = build.encoder(c, run.input_shape)
-            encoder.set_weights(pretrained.encoder.get_weights())
+            if pretrained is not None:
+                encoder.set_weights(pretrained.encoder.get_weights())
             freeze_through(encoder, f["fine_tune_after_block"])
             hidden = pretrained.head.hidden[:kept] if kept else []
             head = FineTuneHead(self.target.num_classes,
@@ -258,7 +266,8 @@ class FineTune:
             "labels": self.size, "label_fraction": f["label_fraction"],
             "labels_per_class": f["labels_per_class"],
             "fine_tune_after_block": f["fine_tune_after_block"],
-            "keep_head_layers": f["keep_head_layers"], "steps": model.optimizer.iterations
+            "keep_head_layers": f["keep_head_layers"], "from_scratch": f["from_scratch"],
+            "steps": model.optimizer.iterations
             .numpy().item(), "finetune_top1": float(results["top1"]),
             "finetune_top5": float(results["top5"]), "test_loss": float(results["loss"]),
             "folder": self.folder}

@@ -102,9 +102,10 @@ def default_values():
         # encoders.blocks); keep_head_layers: the projection head's first layers kept
         # under the new linear head (1: SimCLR's best setting); head_weight_decay:
         # whether weight_decay also applies to the head. enabled: a step of --mode=all.
+        # from_scratch: the supervised baseline on the same labels (a fresh encoder).
         finetune=dict(_stage(30, 256, "sgd", 0.05), enabled=False, label_fraction=0.1,
                       labels_per_class=0, fine_tune_after_block=-1, keep_head_layers=0,
-                      head_weight_decay=False, augmentation="eval"),
+                      head_weight_decay=False, augmentation="eval", from_scratch=False),
         # Another dataset for --mode=linear / --mode=finetune ("" = the pretraining
         # one): a name as dataset.name takes; images are resized to the encoder's size.
         transfer=dict(dataset="", train_split="train", test_split="test", data_dir=None),
