@@ -19,6 +19,8 @@ with error bars, and the kNN monitor's learning curve of each method).
 label fraction for every method (seed 0), against the linear stage and against
 cross-entropy from scratch on the same labels (`finetune.from_scratch`).
 `--local` uses each config's `:local` variant and one pretraining epoch.
+`--merge=DIR,DIR` writes the tables and picture of earlier outputs (runs split over
+several processes) into `--out`, running nothing.
 """
 
 import argparse
@@ -250,8 +252,12 @@ def main(argv=None):
     parser.add_argument("--finetune_epochs", type=int, default=None)
     parser.add_argument("--fractions", default="",
                         help="also the fine-tuning table at these label fractions")
+    parser.add_argument("--no_scratch", action="store_true",
+                        help="without the cross-entropy-from-scratch row (--fractions)")
     parser.add_argument("--local", action="store_true",
                         help="the configs' :local variants, 1 seed, 1 epoch: a few minutes")
+    parser.add_argument("--merge", default="",
+                        help="comma-separated output folders of earlier runs to combine")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.local:
@@ -262,24 +268,53 @@ def main(argv=None):
     names = args.configs.split(",") if args.configs else digits_configs()
     os.makedirs(args.out, exist_ok=True)
     log = lambda line: print(line, flush=True)  # noqa: E731
+    if args.merge:
+        return write_outputs(*merged(args.merge.split(",")), args.out)
     results = []
     for name in names:
         for seed in range(args.seeds):
             results.append(run_one(name, seed, args, log))
             with open(os.path.join(args.out, "results.json"), "w") as f:
                 json.dump(results, f, indent=1)
-    print(write_table(results, os.path.join(args.out, "table.md")))
-    plot(results, os.path.join(args.out, "comparison.png"))
+    finetune = None
     if args.fractions:
         fractions = [float(f) for f in args.fractions.split(",")]
         scores = {name: run_fractions(name, fractions, args, log) for name in names}
-        scores["cross-entropy from scratch"] = run_fractions(names[0], fractions, args, log,
-                                                             scratch=True)
+        if not args.no_scratch:
+            scores["cross-entropy from scratch"] = run_fractions(names[0], fractions, args,
+                                                                 log, scratch=True)
+        finetune = {"fractions": fractions, "scores": scores}
+        with open(os.path.join(args.out, "finetune.json"), "w") as f:
+            json.dump(finetune, f, indent=1)
+    write_outputs(results, finetune, args.out)
+
+
+def merged(folders):
+    """(results, fine-tuning scores) of earlier output folders, in their order."""
+    results, finetune = [], None
+    for folder in folders:
+        with open(os.path.join(folder, "results.json")) as f:
+            results += json.load(f)
+        path = os.path.join(folder, "finetune.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                part = json.load(f)
+            finetune = finetune or {"fractions": part["fractions"], "scores": {}}
+            finetune["scores"].update(part["scores"])
+    return results, finetune
+
+
+def write_outputs(results, finetune, out):
+    os.makedirs(out, exist_ok=True)
+    print(write_table(results, os.path.join(out, "table.md")))
+    plot(results, os.path.join(out, "comparison.png"))
+    if finetune:
         linear = {r["method"]: r["linear_offline"] for r in results if r["seed"] == 0}
-        print(write_finetune_table(fractions, scores, linear,
-                                   os.path.join(args.out, "finetune.md")))
-    print(f"wrote {args.out}/table.md, comparison.png" +
-          (", finetune.md" if args.fractions else ""))
+        scores = {m: {float(f): v for f, v in s.items()} for m, s in sorted(
+            finetune["scores"].items(), key=lambda item: item[0] not in linear)}
+        print(write_finetune_table(finetune["fractions"], scores, linear,
+                                   os.path.join(out, "finetune.md")))
+    print(f"wrote {out}/table.md, comparison.png" + (", finetune.md" if finetune else ""))
 
 
 if __name__ == "__main__":
