@@ -48,3 +48,21 @@ def test_table_and_picture(tmp_path):
         {"supcon": 0.92}, tmp_path / "finetune.md")
     assert fine.splitlines()[2] == "| supcon | 50.0 | 90.0 | 92.0 |"
     assert fine.splitlines()[3] == "| scratch | 20.0 | 60.0 | — |"
+
+
+def test_merge_of_outputs_split_over_processes(tmp_path):
+    import json
+
+    for name, method, scratch in (("a", "supcon", True), ("b", "simclr", False)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps([_result(method, 0, 0.9, 0.8)]))
+        scores = {method: {"0.1": 0.7}} | ({"cross-entropy from scratch": {"0.1": 0.4}}
+                                           if scratch else {})
+        (tmp_path / name / "finetune.json").write_text(json.dumps({"fractions": [0.1],
+                                                                   "scores": scores}))
+    compare_methods.main(["--merge", f"{tmp_path / 'a'},{tmp_path / 'b'}",
+                          "--out", str(tmp_path / "all")])
+    rows = (tmp_path / "all" / "finetune.md").read_text().splitlines()[2:]
+    assert rows == ["| supcon | 70.0 | 90.0 |", "| simclr | 70.0 | 90.0 |",
+                    "| cross-entropy from scratch | 40.0 | — |"]
+    assert (tmp_path / "all" / "table.md").read_text().count("| 1 |") == 2
