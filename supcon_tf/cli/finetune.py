@@ -23,6 +23,7 @@ import os
 import re
 
 import numpy as np
+import tensorflow as tf
 
 from supcon_tf import data, export, methods
 from supcon_tf.cli import build, schema
@@ -131,7 +132,7 @@ def head_layers(config):
 
 class FineTune:
     """The fine-tuning stage of `run` (a `stages.Run`): every check on construction
-    (before any training), the model on first use, `run()` to train and report."""
+    (before any training), the model on first use, `execute()` to train and report."""
 
     def __init__(self, run):
         self.run = run
@@ -168,8 +169,6 @@ class FineTune:
     def _subset(self):
         """The labelled subset's indices: read from `labels.json`, else drawn."""
         stored = self.path(LABELS_FILE)
-        import tensorflow as tf
-
         if tf.io.gfile.exists(stored):
             with tf.io.gfile.GFile(stored) as f:
                 record = json.load(f)
@@ -187,10 +186,8 @@ class FineTune:
             raise UsageError(f"Config key 'finetune.labels_per_class': {e}") from None
 
     def _write_subset(self):
-        if not self.run.chief or os.path.exists(self.path(LABELS_FILE)):
+        if not self.run.chief or tf.io.gfile.exists(self.path(LABELS_FILE)):
             return
-        import tensorflow as tf
-
         f = self.settings
         tf.io.gfile.makedirs(self.folder)
         wd.write_json(self.path(LABELS_FILE), {
@@ -255,7 +252,7 @@ class FineTune:
         fit.run()
         return model
 
-    def __call__(self):
+    def execute(self):
         """Trains, evaluates on the test split, writes `metrics.json` (and `export/`)."""
         model = self.train()
         run, c, f = self.run, self.config, self.settings
@@ -267,8 +264,8 @@ class FineTune:
             "labels_per_class": f["labels_per_class"],
             "fine_tune_after_block": f["fine_tune_after_block"],
             "keep_head_layers": f["keep_head_layers"], "from_scratch": f["from_scratch"],
-            "steps": model.optimizer.iterations
-            .numpy().item(), "finetune_top1": float(results["top1"]),
+            "steps": int(model.optimizer.iterations.numpy()),
+            "finetune_top1": float(results["top1"]),
             "finetune_top5": float(results["top5"]), "test_loss": float(results["loss"]),
             "folder": self.folder}
         if run.chief:

@@ -329,7 +329,7 @@ class Run:
 
     def finetune(self):
         """Trains (or resumes) the fine-tuning stage; returns its metrics (and export)."""
-        return self.finetuning()()
+        return self.finetuning().execute()
 
     def _summary(self, tag, value):
         import tensorflow as tf
