@@ -38,7 +38,7 @@ def test_table_and_picture(tmp_path):
     assert lines[0].startswith("| method | seeds | linear top-1 online")
     # mean 92.0, sample std of (90, 94) = 2.83; kNN 82.0 ± 2.8; one seed: ± 0.0
     assert lines[2].startswith("| supcon | 2 | 50.0 ± 0.0 | 92.0 ± 2.8 | 82.0 ± 2.8 | "
-                               "97.0 ± 2.8 | 72.0 ± 2.8 | 10.5 ± 0.7 | 2.0 ± 0.0 |")
+                               "97.0 ± 2.8 | 72.0 ± 2.8 | 10.5 ± 0.7 | 2.00 ± 0.00 |")
     assert lines[3].startswith("| ce | 1 | — | 96.0 ± 0.0 | — |")
     assert (tmp_path / "table.md").read_text() == text
     width, height = png_size(compare_methods.plot(results, tmp_path / "comparison.png"))

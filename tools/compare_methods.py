@@ -163,8 +163,10 @@ def summarize(results):
 def _cell(mean, std, key):
     if mean is None:
         return "—"
-    if key in ("wall_s", "steps_per_s"):
+    if key == "wall_s":
         return f"{mean:.1f} ± {std:.1f}"
+    if key == "steps_per_s":
+        return f"{mean:.2f} ± {std:.2f}"
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
