@@ -219,7 +219,7 @@ def plot(results, path):
     bars.set_xticks(np.arange(len(methods)), methods, rotation=30, ha="right")
     bars.set_ylabel("top-1 / Recall@1 (%)")
     bars.set_ylim(0, 100)
-    bars.legend(fontsize=7, loc="lower right")
+    bars.legend(fontsize=7, loc="upper left")
     bars.set_title("test split, mean ± std over seeds")
     for method in methods:
         runs = [r["knn_curve"] for r in results if r["method"] == method and r["knn_curve"]
