@@ -304,6 +304,49 @@ def tpu_strategy(tpu=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+# Names of BatchNorm's moving statistics (Keras 3, tf.keras, TF1 layers; a teacher's
+# copies end in them too).
+_MOVING_STATISTICS = ("moving_mean", "moving_variance", "moving_stddev")
+
+
+def _mean_moving_statistics(next_creator, **kwargs):
+    """A variable creator: BatchNorm moving statistics averaged across replicas on write.
+
+    Keras creates them with aggregation NONE, so under a mirrored strategy each replica
+    updated its own copy from its slice of the batch: the copies drifted apart, a
+    checkpoint (replica 0's values) could not restore the others, and a resumed run
+    differed from an uninterrupted one wherever the statistics are read (the linear
+    stage's frozen encoder). With MEAN every update is all-reduced, so every replica
+    holds the same values: the mean over replicas of their moving averages (the global
+    one when BatchNorm is synchronized, and for the mean of equal slices).
+    """
+    import tensorflow as tf
+
+    name = str(kwargs.get("name") or "").split(":")[0]
+    if (kwargs.get("trainable") is False and name.endswith(_MOVING_STATISTICS)
+            and kwargs.get("aggregation") in (None, tf.VariableAggregation.NONE)):
+        kwargs["aggregation"] = tf.VariableAggregation.MEAN
+    return next_creator(**kwargs)
+
+
+def _same_statistics_on_every_replica(strategy_class):
+    """`strategy_class` whose `scope()` also averages BatchNorm moving statistics across
+    replicas (`_mean_moving_statistics`)."""
+    import contextlib
+
+    import tensorflow as tf
+
+    class Strategy(strategy_class):
+        @contextlib.contextmanager
+        def scope(self):
+            with super().scope() as scope, \
+                    tf.variable_creator_scope(_mean_moving_statistics):
+                yield scope
+
+    Strategy.__name__ = Strategy.__qualname__ = strategy_class.__name__
+    return Strategy
+
+
 def multi_worker_strategy(**kwargs):
     """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)` that Keras 3's `fit` can use.
 
@@ -318,12 +361,15 @@ def multi_worker_strategy(**kwargs):
         all-reduced, and a float one would be sent across the cluster for nothing;
       * scalars are reduced across replicas (axis None), every other value as asked.
     Every other caller of `reduce` gets the strategy's own cross-worker reduction.
+    BatchNorm moving statistics are averaged across replicas on every update
+    (`_mean_moving_statistics`), as with `get_strategy("mirrored")`.
     """
     import sys
 
     import tensorflow as tf
 
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    class MultiWorkerMirroredStrategy(
+            _same_statistics_on_every_replica(tf.distribute.MultiWorkerMirroredStrategy)):
         def reduce(self, reduce_op, value, axis):
             if sys._getframe(1).f_code.co_name == "_maybe_symbolic_build":
                 return tf.nest.map_structure(
@@ -350,6 +396,10 @@ def get_strategy(name="auto", tpu=None, devices=None):
       tpu: TPU address or name for `tpu` (and, when given, for `auto`).
       devices: device names for `mirrored`, e.g. `["/cpu:0", "/cpu:1"]`.
 
+    Under `mirrored` and `multi_worker` every replica holds the same BatchNorm moving
+    statistics (averaged across replicas on each update), so a checkpoint restores
+    every replica's state.
+
     Create the model, its optimizer and metrics under `strategy.scope()`; Keras'
     `fit` then splits each global batch across the replicas.
     """
@@ -370,7 +420,8 @@ def get_strategy(name="auto", tpu=None, devices=None):
             )
         return tf.distribute.OneDeviceStrategy("/gpu:0")
     if resolved == "mirrored":
-        return tf.distribute.MirroredStrategy(devices=devices)
+        return _same_statistics_on_every_replica(tf.distribute.MirroredStrategy)(
+            devices=devices)
     if resolved == "multi_worker":
         if not tf_config_workers():
             raise ValueError(
