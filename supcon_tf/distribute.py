@@ -18,7 +18,10 @@ import keras
 
 from supcon_tf.registry import unknown_name_error
 
-STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu", "data_parallel")
+# Environment variables that name a multi-host JAX cluster (read by
+# `keras.distribution.initialize`; JAX reads the coordinator's address itself).
+JAX_CLUSTER_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "JAX_COORDINATOR_ADDRESS")
 
 
 def _tf_replica_context():
@@ -162,6 +165,45 @@ def worker_values(strategy, value):
     return [int(v) for v in strategy.gather(local, axis=0).numpy()]
 
 
+def jax_data_parallel(environ=None):
+    """`keras.distribution.DataParallel` over every device of a JAX run, set as Keras'
+    distribution; None on one device (nothing to distribute).
+
+    When the environment names a cluster (`JAX_CLUSTER_ENV`), this process first joins
+    it (`keras.distribution.initialize`, i.e. `jax.distributed.initialize`), so the
+    devices are those of every host. Each host then feeds its own rows of every global
+    batch (`distribute_global_batches`), not a shard of its own pipeline.
+    """
+    import jax
+
+    environ = os.environ if environ is None else environ
+    if any(environ.get(k) for k in JAX_CLUSTER_ENV) and not jax.distributed.is_initialized():
+        keras.distribution.initialize()
+    devices = jax.devices()
+    if len(devices) == 1:
+        return None
+    distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+    keras.distribution.set_distribution(distribution)
+    return distribution
+
+
+def _process_rows(dataset, count, index):
+    """Rows `index` of `count` equal parts of every batch of `dataset`."""
+    import tensorflow as tf
+
+    global_batch = tf.nest.flatten(dataset.element_spec)[0].shape[0]
+    if global_batch is None or global_batch % count:
+        raise ValueError(f"The global batch ({global_batch}) must be static and divisible "
+                         f"by the {count} processes of the run.")
+    rows = global_batch // count
+
+    def mine(*element):
+        cut = tf.nest.map_structure(lambda t: t[index * rows:(index + 1) * rows], element)
+        return cut[0] if len(cut) == 1 else cut
+
+    return dataset.map(mine)
+
+
 def distribute_global_batches(strategy, dataset):
     """Each replica's slice of the global batches of `dataset`, which every worker builds
     alike; `dataset` itself unless `strategy` spans several workers.
@@ -171,10 +213,15 @@ def distribute_global_batches(strategy, dataset):
     TensorFlow's automatic sharding instead rewrites the pipeline's `batch` to the
     per-worker size, so that a random augmentation mapped over the batch draws other
     numbers than on one process. The batch size of `dataset` must be static
-    (`drop_remainder=True`) and divisible by the number of replicas.
+    (`drop_remainder=True`) and divisible by the number of replicas. On a multi-host
+    JAX run (`strategy` unused) each host keeps its rows of every global batch.
     """
-    if keras.backend.backend() != "tensorflow" or not is_multi_worker(strategy):
+    if not is_multi_worker(strategy):
         return dataset
+    if keras.backend.backend() == "jax":  # Keras assembles the hosts' rows.
+        import jax
+
+        return _process_rows(dataset, jax.process_count(), jax.process_index())
     import tensorflow as tf
 
     global_batch = tf.nest.flatten(dataset.element_spec)[0].shape[0]
@@ -185,15 +232,10 @@ def distribute_global_batches(strategy, dataset):
     per_replica = global_batch // replicas
 
     def per_worker(context):
-        rows = global_batch // context.num_input_pipelines
-        start = context.input_pipeline_id * rows
-
-        def mine(*element):
-            cut = tf.nest.map_structure(lambda t: t[start:start + rows], element)
-            return cut[0] if len(cut) == 1 else cut
-
         # The worker's rows, as one batch per local replica in replica order.
-        return dataset.map(mine).unbatch().batch(per_replica, drop_remainder=True)
+        return _process_rows(dataset, context.num_input_pipelines,
+                             context.input_pipeline_id).unbatch().batch(
+                                 per_replica, drop_remainder=True)
 
     return strategy.distribute_datasets_from_function(per_worker)
 
@@ -304,6 +346,49 @@ def tpu_strategy(tpu=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+# Names of BatchNorm's moving statistics (Keras 3, tf.keras, TF1 layers; a teacher's
+# copies end in them too).
+_MOVING_STATISTICS = ("moving_mean", "moving_variance", "moving_stddev")
+
+
+def _mean_moving_statistics(next_creator, **kwargs):
+    """A variable creator: BatchNorm moving statistics averaged across replicas on write.
+
+    Keras creates them with aggregation NONE, so under a mirrored strategy each replica
+    updated its own copy from its slice of the batch: the copies drifted apart, a
+    checkpoint (replica 0's values) could not restore the others, and a resumed run
+    differed from an uninterrupted one wherever the statistics are read (the linear
+    stage's frozen encoder). With MEAN every update is all-reduced, so every replica
+    holds the same values: the mean over replicas of their moving averages (the global
+    one when BatchNorm is synchronized, and for the mean of equal slices).
+    """
+    import tensorflow as tf
+
+    name = str(kwargs.get("name") or "").split(":")[0]
+    if (kwargs.get("trainable") is False and name.endswith(_MOVING_STATISTICS)
+            and kwargs.get("aggregation") in (None, tf.VariableAggregation.NONE)):
+        kwargs["aggregation"] = tf.VariableAggregation.MEAN
+    return next_creator(**kwargs)
+
+
+def _same_statistics_on_every_replica(strategy_class):
+    """`strategy_class` whose `scope()` also averages BatchNorm moving statistics across
+    replicas (`_mean_moving_statistics`)."""
+    import contextlib
+
+    import tensorflow as tf
+
+    class Strategy(strategy_class):
+        @contextlib.contextmanager
+        def scope(self):
+            with super().scope() as scope, \
+                    tf.variable_creator_scope(_mean_moving_statistics):
+                yield scope
+
+    Strategy.__name__ = Strategy.__qualname__ = strategy_class.__name__
+    return Strategy
+
+
 def multi_worker_strategy(**kwargs):
     """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)` that Keras 3's `fit` can use.
 
@@ -318,12 +403,15 @@ def multi_worker_strategy(**kwargs):
         all-reduced, and a float one would be sent across the cluster for nothing;
       * scalars are reduced across replicas (axis None), every other value as asked.
     Every other caller of `reduce` gets the strategy's own cross-worker reduction.
+    BatchNorm moving statistics are averaged across replicas on every update
+    (`_mean_moving_statistics`), as with `get_strategy("mirrored")`.
     """
     import sys
 
     import tensorflow as tf
 
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    class MultiWorkerMirroredStrategy(
+            _same_statistics_on_every_replica(tf.distribute.MultiWorkerMirroredStrategy)):
         def reduce(self, reduce_op, value, axis):
             if sys._getframe(1).f_code.co_name == "_maybe_symbolic_build":
                 return tf.nest.map_structure(
@@ -346,13 +434,29 @@ def get_strategy(name="auto", tpu=None, devices=None):
       name: one of `STRATEGIES`: `auto` (see `resolve_name`; on one device it returns
         TensorFlow's default strategy), `cpu` / `gpu` (`OneDeviceStrategy`), `mirrored`
         (all local GPUs, or `devices`), `multi_worker` (`MultiWorkerMirroredStrategy`
-        over the cluster in `TF_CONFIG`) or `tpu`.
+        over the cluster in `TF_CONFIG`) or `tpu`. On KERAS_BACKEND=jax, `auto` and
+        `data_parallel` return `jax_data_parallel()` (every device) when there are
+        several devices; `data_parallel` is refused on other backends.
       tpu: TPU address or name for `tpu` (and, when given, for `auto`).
       devices: device names for `mirrored`, e.g. `["/cpu:0", "/cpu:1"]`.
+
+    Under `mirrored` and `multi_worker` every replica holds the same BatchNorm moving
+    statistics (averaged across replicas on each update), so a checkpoint restores
+    every replica's state.
 
     Create the model, its optimizer and metrics under `strategy.scope()`; Keras'
     `fit` then splits each global batch across the replicas.
     """
+    if keras.backend.backend() == "jax" and name in ("auto", "data_parallel"):
+        distribution = jax_data_parallel()
+        if distribution is not None:
+            return distribution
+        name = "auto"  # One device.
+    elif name == "data_parallel":
+        raise ValueError(
+            "`name`='data_parallel' is keras.distribution's DataParallel, for "
+            f"KERAS_BACKEND=jax; on the {keras.backend.backend()} backend use 'mirrored' "
+            "(every local device) or 'multi_worker' (TF_CONFIG).")
     import tensorflow as tf
 
     resolved = resolve_name(name, tpu=tpu)
@@ -370,7 +474,8 @@ def get_strategy(name="auto", tpu=None, devices=None):
             )
         return tf.distribute.OneDeviceStrategy("/gpu:0")
     if resolved == "mirrored":
-        return tf.distribute.MirroredStrategy(devices=devices)
+        return _same_statistics_on_every_replica(tf.distribute.MirroredStrategy)(
+            devices=devices)
     if resolved == "multi_worker":
         if not tf_config_workers():
             raise ValueError(

@@ -3,7 +3,8 @@
   supcon-tf                                   # digits_supcon into ./runs/<time>
   supcon-tf --config=cifar10_supcon --workdir=DIR [--config.pretrain.epochs=10]
             [--mode=all|pretrain|linear|finetune|eval|export] [--strategy=auto|cpu|gpu|mirrored|
-            multi_worker|tpu --tpu=ADDRESS] [--worker_timeout=SECONDS] [--overwrite]
+            multi_worker|tpu --tpu=ADDRESS|data_parallel (JAX)] [--worker_timeout=SECONDS]
+            [--overwrite]
   supcon-tf --list-configs                    # the bundled configs, one line each
 
 `--config` takes a bundled config's name (`NAME` or `NAME:local`) or a file path.
@@ -49,7 +50,8 @@ _WORKDIR = flags.DEFINE_string(
 _MODE = flags.DEFINE_enum("mode", "all", MODES, "What to run: all = pretrain, linear, "
                           "finetune (with finetune.enabled), eval and export.")
 _STRATEGY = flags.DEFINE_string("strategy", "auto", "Distribution strategy: auto, cpu, gpu, "
-                                "mirrored, multi_worker or tpu.")
+                                "mirrored, multi_worker or tpu; on KERAS_BACKEND=jax auto or "
+                                "data_parallel (every device), cpu or gpu.")
 _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")
 _WORKER_TIMEOUT = flags.DEFINE_float(
     "worker_timeout", 600.0, "Seconds a multi-worker run waits for every worker of "

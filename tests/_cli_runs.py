@@ -54,3 +54,23 @@ def assert_same_final_checkpoint(reference, resumed, total_steps, what=""):
     diffs = compare(reference, resumed)
     assert not diffs, f"{what}: " + "; ".join(diffs)
     return arrays
+
+
+def assert_close_checkpoints(run, reference, steps, terms):
+    """Both runs' final pretraining checkpoints are of step `steps` and hold the same
+    variables: integers (step counters, seed states, queue pointers) exactly, floats
+    within the float32 bound of `terms` (tests/tolerance.py); returns the run's arrays."""
+    import numpy as np
+
+    from tolerance import assert_close
+
+    marker, expected = latest_checkpoint(reference)
+    got_marker, got = latest_checkpoint(run)
+    assert got_marker["step"] == marker["step"] == steps
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        if b.dtype.kind != "f":
+            np.testing.assert_array_equal(a, b, err_msg=f"variable {i}")
+        else:
+            assert_close(a, b, dtype="float32", terms=terms, err_msg=f"variable {i}")
+    return got

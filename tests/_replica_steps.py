@@ -3,10 +3,11 @@
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
-its queue) and the linear stage for two steps on the same global batches under
+its queue), the linear stage and SupCon with per-replica BatchNorm (`local_bn`) for two steps on the same global batches under
 MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
-(case, strategy), the gradients of the first step (and the weights it started from),
+(case, strategy), how far the replicas' copies of each weight are apart, the gradients of
+the first step (and the weights it started from),
 the losses and metrics `fit` reported and every final weight (BatchNorm moving
 statistics, teacher copies, queue and pointers included), the number of samples
 (images x views) in a global batch, and for the linear stage the results of
@@ -50,11 +51,12 @@ def data(case):
 
 
 def build(case):
+    sync = case != "local_bn"  # local_bn: SupCon with per-replica BatchNorm statistics.
     encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(8, 16), dim=16,
-                           sync_batch_norm=True)
+                           sync_batch_norm=sync)
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
-    head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=True,
+    head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=sync,
                           output_batch_norm=case == "simsiam",
                           normalize=case not in ("byol", "simsiam"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
@@ -140,6 +142,12 @@ def main(out_dir, replicas, cases):
                 scores = model.evaluate(x, y, batch_size=GLOBAL_BATCH, verbose=0,
                                         return_dict=True)
                 out.update({f"metric:eval_{k}": np.array(v) for k, v in scores.items()})
+            # How far apart the replicas' copies of each weight are (a checkpoint holds
+            # replica 0's): 0 for every weight, BatchNorm statistics included.
+            out.update({f"spread:{i}": np.array(max(
+                float(np.abs(np.asarray(c) - np.asarray(w)).max())
+                for c in getattr(w.value, "values", (w.value,))))
+                for i, w in enumerate(model.weights) if w.dtype.startswith("float")})
             out["names"] = np.array([w.path for w in model.weights])
             out["replicas"] = np.array(strategy.num_replicas_in_sync)
             np.savez(os.path.join(out_dir, f"{case}_{label}.npz"), **out)

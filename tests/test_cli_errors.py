@@ -132,7 +132,14 @@ def test_tf_distribute_strategies_are_refused_on_jax(monkeypatch, name):
     with pytest.raises(UsageError, match=f"--strategy={name} is a tf.distribute strategy, "
                                          "which the jax backend cannot take"):
         build.get_strategy(name)
-    build.get_strategy("auto")  # one device: what the JAX backend runs today
+    build.get_strategy("auto")  # one device here
+
+
+def test_data_parallel_is_refused_off_jax():
+    with pytest.raises(UsageError, match="--strategy=data_parallel is keras.distribution's, "
+                                         "which runs on KERAS_BACKEND=jax; the tensorflow "
+                                         "backend takes auto, cpu, gpu, mirrored"):
+        build.get_strategy("data_parallel")
 
 
 def test_tf_config_task_outside_the_cluster_is_a_usage_error(monkeypatch):

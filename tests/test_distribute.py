@@ -8,6 +8,8 @@ import pytest
 import tensorflow as tf
 
 from supcon_tf import distribute, encoders, methods
+from supcon_tf.cli import build
+from supcon_tf.cli.errors import UsageError
 from supcon_tf.heads import ProjectionHead
 from loss_reference import loss_terms
 from tolerance import assert_close
@@ -43,7 +45,8 @@ def test_explicit_names_are_kept(name):
 
 def test_unknown_name_lists_valid_ones():
     with pytest.raises(ValueError, match="Unknown strategy 'mirror'.*'mirrored'.*Valid strategy "
-                                         "names: auto, cpu, gpu, mirrored, multi_worker, tpu"):
+                                         "names: auto, cpu, data_parallel, gpu, mirrored, "
+                                         "multi_worker, tpu"):
         distribute.get_strategy("mirror")
 
 
@@ -128,6 +131,10 @@ def test_unreachable_tpu_names_the_argument(monkeypatch):
     with pytest.raises(ValueError, match="no TPU could be reached at tpu='nope'.*`tpu` must "
                                          "name a reachable TPU"):
         distribute.get_strategy("tpu", tpu="nope")
+    # The command line's strategy: a usage error (exit status 2) naming the flag.
+    with pytest.raises(UsageError, match="--strategy=tpu: no TPU could be reached at "
+                                         "tpu='nope'"):
+        build.get_strategy("tpu", tpu="nope")
 
 
 def test_no_tpu_on_this_host_names_the_address(monkeypatch):

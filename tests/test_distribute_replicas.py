@@ -35,10 +35,11 @@ STEPS = 2  # tests/_replica_steps.py trains two steps.
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("replicas")
-    run_all([["tests/_replica_steps.py", str(out), str(n), *CASES] for n in REPLICAS],
-            timeout=400)
+    run_all([["tests/_replica_steps.py", str(out), str(n), *CASES, "local_bn"]
+             for n in REPLICAS], timeout=400)
     return {name: dict(np.load(out / f"{name}.npz"))
-            for name in [f"{c}_{r}" for c in CASES for r in ("none", "r1", "r2", "r4")]}
+            for name in [f"{c}_{r}" for c in (*CASES, "local_bn")
+                         for r in ("none", "r1", "r2", "r4")]}
 
 
 def bound_kwargs(run, key):
@@ -112,3 +113,21 @@ def test_runs_are_not_trivial(results):
     linear = results["linear_none"]
     assert 0 < linear["metric:top1"][-1] < linear["metric:top5"][-1] < 1
     assert 0 < linear["metric:eval_top1"] < linear["metric:eval_top5"] < 1
+
+
+@pytest.mark.parametrize("replicas", REPLICAS[1:])
+def test_replicas_hold_the_same_weights_with_per_replica_batch_norm(results, replicas):
+    """Every replica's copy of every weight is the same (so a checkpoint, which holds
+    replica 0's, restores all of them and a resumed run equals an uninterrupted one), also
+    when each replica normalizes with its own batch statistics (`local_bn`): the moving
+    statistics are averaged across replicas on each update."""
+    for case in (*CASES, "local_bn"):
+        run = results[f"{case}_r{replicas}"]
+        spreads = {str(run["names"][int(k[7:])]): float(v) for k, v in run.items()
+                   if k.startswith("spread:")}
+        assert len(spreads) > 4 and not any(spreads.values()), (case, spreads)
+    run = results[f"local_bn_r{replicas}"]
+    names = [str(n) for n in run["names"]]
+    for stat, initial in (("moving_mean", 0.0), ("moving_variance", 1.0)):
+        value = run[f"weight:{names.index(f'bn1/{stat}')}"]
+        assert not tolerance.is_close(value, np.full_like(value, initial)), stat  # updated

@@ -44,30 +44,41 @@ def check_kwargs(where, factory, kwargs, reserved=(), also=()):
             )
 
 
-# Names only tf.distribute can run: refused on another backend rather than ignored.
+# Names only tf.distribute can run, and the one only keras.distribution (JAX) runs:
+# refused on another backend rather than ignored.
 TF_ONLY_STRATEGIES = ("mirrored", "multi_worker", "tpu")
+JAX_ONLY_STRATEGIES = ("data_parallel",)
 
 
 def get_strategy(name, tpu=None, worker_timeout=None):
     """A `tf.distribute.Strategy` from the `--strategy` name.
 
+    On KERAS_BACKEND=jax, `auto` and `data_parallel` give a
+    `keras.distribution.DataParallel` over every device when there are several.
     `auto` on a machine with one CPU or one GPU gives TensorFlow's default strategy
     (`distribute.get_strategy`): it runs on that device without the distributed
     input and step machinery (measured 2-3x faster per epoch on the digits run).
     A multi-worker strategy first waits up to `worker_timeout` seconds for every
     worker of `TF_CONFIG` (`distribute.wait_for_workers`).
     """
-    if keras.backend.backend() != "tensorflow" and name in TF_ONLY_STRATEGIES:
+    backend = keras.backend.backend()
+    if backend != "tensorflow" and name in TF_ONLY_STRATEGIES:
         raise UsageError(
-            f"--strategy={name} is a tf.distribute strategy, which the "
-            f"{keras.backend.backend()} backend cannot take; with KERAS_BACKEND="
-            f"{keras.backend.backend()} use --strategy=auto (one device), or run on "
+            f"--strategy={name} is a tf.distribute strategy, which the {backend} backend "
+            f"cannot take; with KERAS_BACKEND={backend} use --strategy=auto or "
+            "data_parallel (every device), cpu or gpu (one device), or run on "
             "KERAS_BACKEND=tensorflow.")
+    if backend != "jax" and name in JAX_ONLY_STRATEGIES:
+        raise UsageError(
+            f"--strategy={name} is keras.distribution's, which runs on KERAS_BACKEND=jax; "
+            f"the {backend} backend takes auto, cpu, gpu, mirrored (every local device), "
+            "multi_worker (TF_CONFIG) or tpu.")
     try:
-        if worker_timeout and distribute.resolve_name(name, tpu=tpu) == "multi_worker":
+        if (worker_timeout and name in distribute.STRATEGIES and backend == "tensorflow"
+                and distribute.resolve_name(name, tpu=tpu) == "multi_worker"):
             distribute.wait_for_workers(worker_timeout)
         return distribute.get_strategy(name, tpu=tpu)
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:  # RuntimeError: a JAX cluster not joined
         raise UsageError(f"--strategy={name}: {e}") from e
 
 

@@ -185,6 +185,8 @@ class Session:
 
 def prepare(settings, log=print):
     """Checks everything and builds the run; raises `UsageError` on bad input."""
+    import keras
+
     from supcon_tf import distribute
     from supcon_tf.cli import build
 
@@ -219,6 +221,10 @@ def prepare(settings, log=print):
     if is_chief:
         wd.check_writable(workdir)
     log = _worker_log(workdir, strategy, log)
+    if isinstance(strategy, keras.distribution.DataParallel):  # on JAX
+        devices = strategy.device_mesh.devices
+        log(f"[strategy] {type(strategy).__name__} over {devices.size} devices: "
+            f"{', '.join(str(d) for d in devices.flat)}")
     _set_globals(config)
     from supcon_tf.cli.stages import Run
 
@@ -258,12 +264,17 @@ def _check_workers_agree(strategy, settings, config):
 
 def _worker_log(workdir, strategy, log):
     """`log`, which in a multi-worker run also appends to this worker's own file,
-    logs/<task type>-<index>.log in the work directory."""
+    logs/<task type>-<index>.log in the work directory (process-<index>.log on JAX)."""
     import tensorflow as tf
 
     if not distribute.is_multi_worker(strategy):
         return log
-    _, task_type, index = distribute.tf_config_task()
+    task = distribute.tf_config_task()
+    if task is None:  # A multi-host JAX run
+        import jax
+
+        task = (None, "process", jax.process_index())
+    _, task_type, index = task
     folder = wd.path(workdir, "logs")
     file_path = wd.path(workdir, "logs", f"{task_type}-{index}.log")
 

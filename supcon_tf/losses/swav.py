@@ -71,7 +71,7 @@ def sinkhorn_knopp(scores, epsilon=0.05, iterations=3, queue_scores=None, queue_
         batch = ops.cast(ops.shape(q)[0], "float32")
     else:
         batch = ops.sum(ops.cast(counted, "float32"))
-    prototypes = q.shape[-1]
+    prototypes = ops.cast(ops.shape(q)[-1], "float32")  # static shape lost across workers
     q = q / ops.sum(q)
     for _ in range(iterations):
         q = q / ops.sum(q, axis=0, keepdims=True) / prototypes  # Prototype shares: 1/K.
