@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from metric_reference import numeric_gradient
 from redundancy_reference import (barlow_twins_code, barlow_twins_paper, over_view_pairs,
                                   vicreg_code, vicreg_paper)
 from supcon_tf import encoders, methods
@@ -37,17 +38,6 @@ def _gradient(fn, x):
     import jax
 
     return np.asarray(jax.grad(fn)(x))
-
-
-def _numeric_gradient(fn, x, h=1e-6):
-    """Central differences of a float64 NumPy fn at x."""
-    x64, grad = x.astype("float64"), np.zeros(x.shape)
-    for idx in np.ndindex(x.shape):
-        up, down = x64.copy(), x64.copy()
-        up[idx] += h
-        down[idx] -= h
-        grad[idx] = (fn(up) - fn(down)) / (2 * h)
-    return grad
 
 
 def _terms(z):
@@ -85,7 +75,7 @@ def test_gradient_matches_reference(form):
     fn, kwargs, reference = FORMS[form]
     z = _embeddings()
     got = _gradient(lambda x: fn(x, **kwargs), z)
-    expected = _numeric_gradient(reference, z)
+    expected = numeric_gradient(reference, z)
     assert np.abs(expected).max() > 1e-2
     assert_close(got, expected, terms=_terms(z), magnitude=np.abs(expected).max())
 
