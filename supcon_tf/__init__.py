@@ -12,17 +12,20 @@ from supcon_tf import distribute, encoders, heads, losses, methods, registry
 from supcon_tf.heads import LinearHead, ProjectionHead, Prototypes
 from supcon_tf.losses import (
     BYOLLoss,
+    BarlowTwinsLoss,
     MoCoLoss,
     QueueSupConLoss,
     SimCLRLoss,
     SimSiamLoss,
     SupConLoss,
     SwAVLoss,
+    VICRegLoss,
     contrastive_loss,
     sinkhorn_knopp,
 )
 from supcon_tf.methods import (
     BYOL,
+    BarlowTwins,
     ContrastiveModel,
     CrossEntropyClassifier,
     FeatureQueue,
@@ -36,6 +39,7 @@ from supcon_tf.methods import (
     SupConMoCo,
     SwAV,
     Teacher,
+    VICReg,
 )
 
 __version__ = "0.1.0"  # The one source: setup.py reads it for the distribution's metadata.
@@ -52,6 +56,8 @@ def __getattr__(name):
 __all__ = [
     "BYOL",
     "BYOLLoss",
+    "BarlowTwins",
+    "BarlowTwinsLoss",
     "ContrastiveModel",
     "CrossEntropyClassifier",
     "FeatureQueue",
@@ -74,6 +80,8 @@ __all__ = [
     "SwAV",
     "SwAVLoss",
     "Teacher",
+    "VICReg",
+    "VICRegLoss",
     "contrastive_loss",
     "sinkhorn_knopp",
     "distribute",

@@ -3,8 +3,8 @@
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
-its queue), the linear stage and SupCon with per-replica BatchNorm (`local_bn`) for two steps on the same global batches under
-MirroredStrategy on
+its queue), Barlow Twins, VICReg, the linear stage and SupCon with per-replica BatchNorm
+(`local_bn`) for two steps on the same global batches under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
 (case, strategy), how far the replicas' copies of each weight are apart, the gradients of
 the first step (and the weights it started from),
@@ -58,7 +58,7 @@ def build(case):
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=sync,
                           output_batch_norm=case == "simsiam",
-                          normalize=case not in ("byol", "simsiam"))
+                          normalize=case not in ("byol", "simsiam", "barlow_twins", "vicreg"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
     elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
@@ -73,6 +73,8 @@ def build(case):
         model = methods.SimSiam(encoder, head, predictor_dim=4)
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
+    elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
+        model = methods.get(case, encoder=encoder, head=head)
     else:
         model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
@@ -156,4 +158,4 @@ def main(out_dir, replicas, cases):
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
-                          "byol", "simsiam", "swav", "linear"])
+                          "byol", "simsiam", "swav", "barlow_twins", "vicreg", "linear"])

@@ -16,7 +16,9 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "digits_triplet", "digits_multisimilarity", "digits_proxyanchor",
          "digits_moco", "digits_supcon_moco", "digits_byol", "cifar10_moco", "cifar10_byol",
          "imagenet_moco", "imagenet_byol",
-         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav"]
+         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav",
+         "digits_barlow_twins", "digits_vicreg", "cifar10_barlow_twins", "cifar10_vicreg",
+         "imagenet_barlow_twins", "imagenet_vicreg"]
 
 
 def _module(name):
@@ -106,6 +108,13 @@ PAPER = {
                             temperature=None, optimizer="sgd", lr=0.03, epochs=800),
     "imagenet_swav": dict(method="swav", encoder="resnet50", stem="imagenet", batch=4096,
                           temperature=0.1, optimizer="lars", lr=0.6, epochs=800),
+    "imagenet_barlow_twins": dict(method="barlow_twins", encoder="resnet50", stem="imagenet",
+                                  batch=2048, temperature=None, optimizer="lars", lr=0.2,
+                                  epochs=1000, loss=dict(lambd=0.0051), projector=8192),
+    "imagenet_vicreg": dict(method="vicreg", encoder="resnet50", stem="imagenet", batch=2048,
+                            temperature=None, optimizer="lars", lr=0.2, epochs=1000,
+                            loss=dict(invariance_weight=25.0, variance_weight=25.0,
+                                      covariance_weight=1.0), projector=8192),
 }
 
 
@@ -124,6 +133,12 @@ def test_paper_settings(name):
         assert c["loss"]["temperature"] == want["temperature"]
     for key, value in want.get("method_kwargs", {}).items():
         assert c["method_kwargs"][key] == value, key
+    for key, value in want.get("loss", {}).items():
+        assert c["loss"][key] == value, key
+    if "projector" in want:  # Barlow Twins' and VICReg's 3 x 8192, not L2-normalized.
+        width = want["projector"]
+        assert (tuple(c["head"]["hidden_dims"]), c["head"]["output_dim"]) == ((width,) * 2, width)
+        assert not c["head"]["normalize"]
     if want["method"] == "swav":  # Multi-crop 2 x 224 + 6 x 96, 3000 prototypes, eps 0.05.
         m = c["views"]["multicrop"]
         assert (c["views"]["num_views"], m["local_views"], tuple(m["local_size"])) == (

@@ -3,8 +3,9 @@
 `tests/_replica_steps.py` runs in subprocesses (the CPU is split into 4 logical
 devices before TensorFlow starts; one replica count per process) and trains
 SupCon, SimCLR, metric learning (triplet, proxy-anchor), MoCo, supervised MoCo, BYOL,
-SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step) and the
-linear stage for two steps on the same global batches with synchronized BatchNorm. Here
+SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step), Barlow
+Twins and VICReg (batch statistics of the global batch) and the linear stage for two steps on
+the same global batches with synchronized BatchNorm. Here
 the first step's gradients, every final weight (BatchNorm moving statistics, teacher
 weights, queues and pointers included), the loss / top-1 / top-5 that `fit`
 reported, and those `evaluate` returns for the linear stage, are compared with
@@ -17,14 +18,16 @@ import pytest
 
 import tolerance
 from _subprocess import run_all
-from tolerance import assert_close
+from tolerance import assert_close, is_close
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="tf.distribute runs on the TensorFlow backend")
 
 METRIC_CASES = ("metric", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
-CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "linear")
+REDUNDANCY_CASES = ("barlow_twins", "vicreg")
+CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav",
+         *REDUNDANCY_CASES, "linear")
 REPLICAS = (1, 2, 4)
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3
 # Sinkhorn-Knopp iterations sums over 16 samples and 6 prototypes.
@@ -98,6 +101,19 @@ def test_step_matches_single_device(results, case, replicas):
             bound["terms"] = max(bound["terms"], SWAV_TERMS)
         assert_close(run[key], reference[key], dtype="float32", **bound,
                      err_msg=f"{case}, {replicas} replicas, {key}")
+
+
+@pytest.mark.parametrize("case", REDUNDANCY_CASES)
+def test_gradients_scaled_by_one_over_replicas_would_fail(results, case):
+    """What a non-differentiable cross-replica reduction gives (Barlow Twins' released
+    `all_reduce` of the cross-correlation, its gradients then averaged over replicas): the
+    one-device gradient / replicas. The comparison above fails it on 2 and 4 replicas."""
+    reference = results[f"{case}_none"]
+    for replicas in (2, 4):
+        run = results[f"{case}_r{replicas}"]
+        assert any(not is_close(run[k] / replicas, reference[k], dtype="float32",
+                                **bound_kwargs(reference, k))
+                   for k in reference if k.startswith("grad:"))
 
 
 def test_runs_are_not_trivial(results):

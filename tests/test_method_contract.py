@@ -39,6 +39,8 @@ SPECS = {
                 dict(hidden_dims=(8,), output_dim=8, output_batch_norm=True, normalize=False),
                 2),
     "swav": (dict(num_prototypes=5, queue_size=BATCH), dict(hidden_dims=(8,), output_dim=4), 2),
+    "barlow_twins": (dict(), dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
+    "vicreg": (dict(), dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
 }
 
 

@@ -7,12 +7,20 @@ state; median step shown):
   byol      supcon_tf.methods.BYOL: + predictor, target forward on both views, EMA
   ema+queue MoCo's `teacher.update()` and `queue.enqueue(keys)` alone, compiled, per step
 The "vs SimCLR" column is the step-time ratio; for the ema+queue row it is its share of a
-MoCo step (the issue's target: under 5%). A separate tool from bench_step.py (SupCon
-vs bare Keras vs PyTorch), which it reuses for the BENCHMARKS.md section.
+MoCo step (the issue's target: under 5%). `--methods` compares other registered methods
+with SimCLR the same way, on the same encoder and head shape (e.g. the redundancy-
+reduction methods: `--methods simclr,barlow_twins,vicreg`). A separate tool from
+bench_step.py (SupCon vs bare Keras vs PyTorch), which it reuses for the BENCHMARKS.md
+section.
 
   python tools/bench_momentum.py             # ResNet-18, CIFAR stem, batch 64, appended
   python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
+  python tools/bench_momentum.py --methods simclr,barlow_twins,vicreg
 """
+
+DEFAULT_METHODS = ("simclr", "moco", "byol")
+# Methods whose loss takes the projector's raw output (no L2 normalization in the head).
+UNNORMALIZED = ("byol", "barlow_twins", "vicreg")
 
 import argparse
 import os
@@ -32,7 +40,7 @@ def build(name, width, size, batch):
 
     encoder = encoders.resnet(18, stem="cifar", width_multiplier=width,
                               input_shape=(size, size, 3))
-    head = ProjectionHead(output_dim=128, normalize=name != "byol")
+    head = ProjectionHead(output_dim=128, normalize=name not in UNNORMALIZED)
     kwargs = dict(moco=dict(queue_size=max(4096, 2 * batch)),
                   byol=dict(total_steps=1000, predictor_hidden_dims=(512,))).get(name, {})
     model = methods.get(name, encoder=encoder, head=head, **kwargs)
@@ -48,18 +56,19 @@ def measure(args):
     rng = np.random.default_rng(0)
     views = tf.constant(rng.random((args.batch, 2, args.size, args.size, 3), np.float32))
     labels = tf.constant(rng.integers(0, 10, args.batch).astype("int32"))
-    models = {n: build(n, args.width, args.size, args.batch) for n in ("simclr", "moco", "byol")}
+    models = {n: build(n, args.width, args.size, args.batch) for n in args.methods}
     steps = {n: (lambda m=m: float(m.train_on_batch(views, labels))) for n, m in models.items()}
-    moco = models["moco"]
-    keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
+    if "moco" in models:
+        moco = models["moco"]
+        keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
 
-    @tf.function
-    def ema_and_queue():
-        moco.teacher.update()
-        moco.queue.enqueue(keys)
-        return moco.teacher.step.value
+        @tf.function
+        def ema_and_queue():
+            moco.teacher.update()
+            moco.queue.enqueue(keys)
+            return moco.teacher.step.value
 
-    steps["ema+queue"] = lambda: int(ema_and_queue())
+        steps["ema+queue"] = lambda: int(ema_and_queue())
     for step in steps.values():
         for _ in range(args.warmup):
             step()
@@ -95,7 +104,13 @@ def main(argv=None):
     parser.add_argument("--append", default=None,
                         help="markdown file (default: BENCHMARKS.md, none with --quick)")
     parser.add_argument("--note", action="append", default=[])
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help="registered methods to time, comma-separated; simclr first")
     args = parser.parse_args(argv)
+    args.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    if args.methods[:1] != ("simclr",):
+        parser.error(f"--methods must start with simclr (the baseline); received "
+                     f"{','.join(args.methods)!r}.")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     args.width, args.size = (0.125, 16) if args.quick else (1.0, 32)
     if args.quick:
@@ -109,7 +124,10 @@ def main(argv=None):
                  "method, alternated (A B C D D C B A ...) in one process, TensorFlow "
                  "backend, no XLA; the median step is shown. ResNet-18 (CIFAR stem) on "
                  f"{args.size}x{args.size} images, 2 views."]
-        append_section(append, "Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)",
+        title = ("Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)"
+                 if args.methods == DEFAULT_METHODS
+                 else f"Step cost: {', '.join(args.methods[1:])} vs SimCLR (CPU)")
+        append_section(append, title,
                        command_line("bench_momentum.py", argv), notes + args.note, text)
     return 0
 

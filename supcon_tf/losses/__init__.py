@@ -1,5 +1,6 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
-losses; MoCo's queue losses, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`)."""
+losses; MoCo's queue losses, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`);
+Barlow Twins' and VICReg's (redundancy reduction)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
@@ -26,11 +27,18 @@ from supcon_tf.losses.metric_classes import (
     TripletLoss,
     metric_loss,
 )
+from supcon_tf.losses.redundancy import (
+    BarlowTwinsLoss,
+    VICRegLoss,
+    barlow_twins_loss,
+    vicreg_loss,
+)
 from supcon_tf.losses.simsiam import SimSiamLoss, collapse_std, simsiam_loss
 from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 
 __all__ = [
     "BYOLLoss",
+    "BarlowTwinsLoss",
     "MoCoLoss",
     "QueueSupConLoss",
     "CONTRAST_MODES",
@@ -51,7 +59,9 @@ __all__ = [
     "SimSiamLoss",
     "SupConLoss",
     "SwAVLoss",
+    "VICRegLoss",
     "blocked_contrastive_loss",
+    "barlow_twins_loss",
     "byol_loss",
     "collapse_std",
     "contrastive_loss",
@@ -60,4 +70,5 @@ __all__ = [
     "simsiam_loss",
     "sinkhorn_knopp",
     "swav_loss",
+    "vicreg_loss",
 ]

@@ -14,6 +14,7 @@ from supcon_tf.methods.gradient_cache import (
 from supcon_tf.methods.moco import MoCo, SupConMoCo
 from supcon_tf.methods.momentum import MomentumModel
 from supcon_tf.methods.queue import FeatureQueue
+from supcon_tf.methods.redundancy import BarlowTwins, VICReg
 from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
 from supcon_tf.methods.metric import MetricLearning
 from supcon_tf.methods.simclr import SimCLR
@@ -32,6 +33,8 @@ METHODS.register("byol")(BYOL)
 METHODS.register("metric")(MetricLearning)
 METHODS.register("simsiam")(SimSiam)
 METHODS.register("swav")(SwAV)
+METHODS.register("barlow_twins")(BarlowTwins)
+METHODS.register("vicreg")(VICReg)
 
 
 def get(name, **kwargs):
@@ -41,6 +44,7 @@ def get(name, **kwargs):
 
 __all__ = [
     "BYOL",
+    "BarlowTwins",
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
@@ -60,6 +64,7 @@ __all__ = [
     "SupConMoCo",
     "SwAV",
     "Teacher",
+    "VICReg",
     "get",
     "unpack_batch",
     "view_groups",
