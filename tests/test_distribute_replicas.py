@@ -24,7 +24,8 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 
 METRIC_CASES = ("metric", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
-CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "linear")
+CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "nnclr",
+         "linear")
 REPLICAS = (1, 2, 4)
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3
 # Sinkhorn-Knopp iterations sums over 16 samples and 6 prototypes.

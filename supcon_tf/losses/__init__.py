@@ -1,5 +1,5 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
-losses; MoCo's queue losses, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`)."""
+losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's and NNCLR's (with `sinkhorn_knopp`)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
@@ -26,6 +26,7 @@ from supcon_tf.losses.metric_classes import (
     TripletLoss,
     metric_loss,
 )
+from supcon_tf.losses.nnclr import NNCLRLoss, nearest_neighbours, nnclr_loss
 from supcon_tf.losses.simsiam import SimSiamLoss, collapse_std, simsiam_loss
 from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 
@@ -38,11 +39,14 @@ __all__ = [
     "TRIPLET_MINING",
     "CircleLoss",
     "MultiSimilarityLoss",
+    "NNCLRLoss",
     "ProxyAnchorLoss",
     "TripletLoss",
     "circle_loss",
     "metric_loss",
     "multi_similarity_loss",
+    "nearest_neighbours",
+    "nnclr_loss",
     "proxy_anchor_loss",
     "triplet_loss",
     "DENOMINATOR_MODES",

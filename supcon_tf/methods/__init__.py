@@ -16,6 +16,7 @@ from supcon_tf.methods.momentum import MomentumModel
 from supcon_tf.methods.queue import FeatureQueue
 from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
 from supcon_tf.methods.metric import MetricLearning
+from supcon_tf.methods.nnclr import NNCLR
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.simsiam import SimSiam
 from supcon_tf.methods.supcon import SupCon
@@ -32,6 +33,7 @@ METHODS.register("byol")(BYOL)
 METHODS.register("metric")(MetricLearning)
 METHODS.register("simsiam")(SimSiam)
 METHODS.register("swav")(SwAV)
+METHODS.register("nnclr")(NNCLR)
 
 
 def get(name, **kwargs):
@@ -52,6 +54,7 @@ __all__ = [
     "MetricLearning",
     "MoCo",
     "MomentumModel",
+    "NNCLR",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "SimCLR",
