@@ -16,7 +16,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "digits_triplet", "digits_multisimilarity", "digits_proxyanchor",
          "digits_moco", "digits_supcon_moco", "digits_byol", "cifar10_moco", "cifar10_byol",
          "imagenet_moco", "imagenet_byol",
-         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav"]
+         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav",
+         "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr"]
 
 
 def _module(name):
@@ -106,6 +107,12 @@ PAPER = {
                             temperature=None, optimizer="sgd", lr=0.03, epochs=800),
     "imagenet_swav": dict(method="swav", encoder="resnet50", stem="imagenet", batch=4096,
                           temperature=0.1, optimizer="lars", lr=0.6, epochs=800),
+    "cifar10_nnclr": dict(method="nnclr", encoder="resnet18", stem="cifar", batch=256,
+                          temperature=0.2, optimizer="lars", lr=0.4, epochs=1000,
+                          method_kwargs=dict(queue_size=65536, predictor_hidden_dims=(4096,))),
+    "imagenet_nnclr": dict(method="nnclr", encoder="resnet50", stem="imagenet", batch=4096,
+                           temperature=0.1, optimizer="lars", lr=0.3, epochs=1000,
+                           method_kwargs=dict(queue_size=98304, predictor_hidden_dims=(4096,))),
 }
 
 
