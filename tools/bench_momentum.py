@@ -1,18 +1,26 @@
-"""Cost of the momentum teacher over a SimCLR step: MoCo v2 and BYOL vs SimCLR, in one process.
+"""Cost of a method's step over SimCLR's on the same encoder: MoCo v2, BYOL, NNCLR vs SimCLR.
 
 Rows (one process, the steps of all methods alternated so that each sees the same machine
 state; median step shown):
   simclr    supcon_tf.methods.SimCLR(resnet, ProjectionHead): the baseline step
   moco      supcon_tf.methods.MoCo, queue 4,096: + key-encoder forward, EMA, enqueue
   byol      supcon_tf.methods.BYOL: + predictor, target forward on both views, EMA
+  nnclr     supcon_tf.methods.NNCLR, support set 65,536: + predictor, nearest-neighbour
+            search of both views in the support set, enqueue
   ema+queue MoCo's `teacher.update()` and `queue.enqueue(keys)` alone, compiled, per step
-The "vs SimCLR" column is the step-time ratio; for the ema+queue row it is its share of a
-MoCo step (the issue's target: under 5%). A separate tool from bench_step.py (SupCon
-vs bare Keras vs PyTorch), which it reuses for the BENCHMARKS.md section.
+  nn+queue  NNCLR's nearest-neighbour search of both views and its enqueue alone, compiled
+The "vs SimCLR" column is the step-time ratio; for the ema+queue (nn+queue) row it is its
+share of a MoCo (NNCLR) step. `--methods` picks the methods (SimCLR is always the
+baseline). A separate tool from bench_step.py (SupCon vs bare Keras vs PyTorch), which it
+reuses for the BENCHMARKS.md section.
 
   python tools/bench_momentum.py             # ResNet-18, CIFAR stem, batch 64, appended
+  python tools/bench_momentum.py --methods nnclr   # SimCLR and NNCLR only
   python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
 """
+
+METHODS = ("moco", "byol", "nnclr")
+TITLES = dict(moco="MoCo v2", byol="BYOL", nnclr="NNCLR")
 
 import argparse
 import os
@@ -32,9 +40,10 @@ def build(name, width, size, batch):
 
     encoder = encoders.resnet(18, stem="cifar", width_multiplier=width,
                               input_shape=(size, size, 3))
-    head = ProjectionHead(output_dim=128, normalize=name != "byol")
+    head = ProjectionHead(output_dim=128, normalize=name not in ("byol", "nnclr"))
     kwargs = dict(moco=dict(queue_size=max(4096, 2 * batch)),
-                  byol=dict(total_steps=1000, predictor_hidden_dims=(512,))).get(name, {})
+                  byol=dict(total_steps=1000, predictor_hidden_dims=(512,)),
+                  nnclr=dict(queue_size=65536, predictor_hidden_dims=(512,))).get(name, {})
     model = methods.get(name, encoder=encoder, head=head, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return model
@@ -48,18 +57,34 @@ def measure(args):
     rng = np.random.default_rng(0)
     views = tf.constant(rng.random((args.batch, 2, args.size, args.size, 3), np.float32))
     labels = tf.constant(rng.integers(0, 10, args.batch).astype("int32"))
-    models = {n: build(n, args.width, args.size, args.batch) for n in ("simclr", "moco", "byol")}
+    models = {n: build(n, args.width, args.size, args.batch) for n in ("simclr", *args.methods)}
     steps = {n: (lambda m=m: float(m.train_on_batch(views, labels))) for n, m in models.items()}
-    moco = models["moco"]
     keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
+    if "moco" in models:
+        moco = models["moco"]
 
-    @tf.function
-    def ema_and_queue():
-        moco.teacher.update()
-        moco.queue.enqueue(keys)
-        return moco.teacher.step.value
+        @tf.function
+        def ema_and_queue():
+            moco.teacher.update()
+            moco.queue.enqueue(keys)
+            return moco.teacher.step.value
 
-    steps["ema+queue"] = lambda: int(ema_and_queue())
+        steps["ema+queue"] = lambda: int(ema_and_queue())
+    if "nnclr" in models:
+        from supcon_tf.losses import nearest_neighbours
+
+        nnclr = models["nnclr"]
+        nnclr.build(tuple(views.shape))  # Its support set is made by `build`; filled here.
+        nnclr.queue.enqueue(tf.constant(rng.standard_normal((65536, 128)).astype("float32")))
+
+        @tf.function
+        def nn_and_queue():  # Both views' searches, then the enqueue of view 0.
+            found = [nearest_neighbours(keys + v, nnclr.queue.values, nnclr.queue.filled)
+                     for v in range(2)]
+            nnclr.queue.enqueue(keys)
+            return tf.reduce_sum(found[0]) + tf.reduce_sum(found[1])
+
+        steps["nn+queue"] = lambda: float(nn_and_queue())
     for step in steps.values():
         for _ in range(args.warmup):
             step()
@@ -74,9 +99,10 @@ def measure(args):
     params = {n: int(sum(np.prod(w.shape) for w in m.trainable_weights))
               for n, m in models.items()}
     rows = []
+    share_of = {"ema+queue": "moco", "nn+queue": "nnclr"}
     for name in order:
-        base = median["moco"] if name == "ema+queue" else median["simclr"]
-        ratio = f"{100 * median[name] / base:.1f}% of moco" if name == "ema+queue" \
+        base = median[share_of.get(name, "simclr")]
+        ratio = f"{100 * median[name] / base:.1f}% of {share_of[name]}" if name in share_of \
             else f"{median[name] / base:.2f}x"
         spread = (max(times[name]) - min(times[name])) / median[name]
         rows.append([name, args.batch, f"{median[name]:.4f}", f"{100 * spread:.0f}%", ratio,
@@ -90,6 +116,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny model and steps (seconds)")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="methods timed against SimCLR (default: all)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per method")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--append", default=None,
@@ -109,7 +137,11 @@ def main(argv=None):
                  "method, alternated (A B C D D C B A ...) in one process, TensorFlow "
                  "backend, no XLA; the median step is shown. ResNet-18 (CIFAR stem) on "
                  f"{args.size}x{args.size} images, 2 views."]
-        append_section(append, "Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)",
+        names = [TITLES[m] for m in args.methods]
+        title = ("Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)"
+                 if args.methods == ["moco", "byol"]
+                 else f"Step cost: {', '.join(names)} vs SimCLR (CPU)")
+        append_section(append, title,
                        command_line("bench_momentum.py", argv), notes + args.note, text)
     return 0
 
