@@ -3,8 +3,9 @@
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
-its queue), Barlow Twins, VICReg, the linear stage and SupCon with per-replica BatchNorm
-(`local_bn`) for two steps on the same global batches under MirroredStrategy on
+its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, the linear stage
+and SupCon with per-replica BatchNorm (`local_bn`) for two steps on the same global batches
+under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
 (case, strategy), how far the replicas' copies of each weight are apart, the gradients of
 the first step (and the weights it started from),
@@ -58,7 +59,8 @@ def build(case):
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=sync,
                           output_batch_norm=case == "simsiam",
-                          normalize=case not in ("byol", "simsiam", "barlow_twins", "vicreg"))
+                          normalize=case not in ("byol", "simsiam", "nnclr", "barlow_twins",
+                                                 "vicreg"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
     elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
@@ -71,6 +73,8 @@ def build(case):
                              predictor_hidden_dims=(16,))
     elif case == "simsiam":  # Projector with output BN, a bottleneck predictor.
         model = methods.SimSiam(encoder, head, predictor_dim=4)
+    elif case == "nnclr":  # Step 2 searches the 16 rows of step 1; its enqueue wraps.
+        model = methods.NNCLR(encoder, head, queue_size=24, predictor_hidden_dims=(16,))
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
@@ -158,4 +162,5 @@ def main(out_dir, replicas, cases):
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
-                          "byol", "simsiam", "swav", "barlow_twins", "vicreg", "linear"])
+                          "byol", "simsiam", "swav", "nnclr", "barlow_twins", "vicreg",
+                          "linear"])

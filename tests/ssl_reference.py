@@ -7,6 +7,10 @@ exp(scores / eps) as a K x B matrix divided by its sum, then per iteration: each
 row (prototype) divided by its sum and by K, each column (sample) by its sum and
 by B; finally times B. The loss of sample b: the mean over global crops i of the
 mean over crops v != i of -sum_k q_i[b, k] log softmax(scores_v[b] / t)[k].
+NNCLR (Dwibedi et al. 2021, Eq. 1 and Algorithm 1): NN(z) = the support row of
+largest cosine with z; L_i = -log exp(nn_i . p_i / t) / sum_k exp(nn_i . p_k / t),
+nn = NN(z_a) and p = p_b normalized, k over the batch, averaged over the view pairs
+(a, b), a != b (the paper's L(NN1, p2) / 2 + L(NN2, p1) / 2).
 """
 
 import math
@@ -72,3 +76,32 @@ def swav_reference(scores, temperature=0.1, epsilon=0.05, iterations=3, assign_v
                 sub -= float(np.dot(q[b], log_p))
             out[b] += sub / (views - 1)
     return out / assign_views
+
+
+def nnclr_reference(projections, predictions, support, support_mask=None, temperature=0.1):
+    """Per-sample NNCLR loss; rows of `support` where `support_mask` is False are not
+    searched, and with none left the NN of z is z / |z|."""
+    z = np.asarray(projections, np.float64)
+    p = np.asarray(predictions, np.float64)
+    q = np.asarray(support, np.float64)
+    written = (np.ones(len(q), bool) if support_mask is None
+               else np.asarray(support_mask, bool))
+    batch, views, _ = z.shape
+    out = np.zeros(batch)
+    for i in range(batch):
+        for a in range(views):
+            za = z[i, a] / np.linalg.norm(z[i, a])
+            best, nn = -math.inf, za
+            for r in range(len(q)):
+                cos = float(np.dot(za, q[r]) / np.linalg.norm(q[r]))
+                if written[r] and cos > best:
+                    best, nn = cos, q[r] / np.linalg.norm(q[r])
+            for b in range(views):
+                if a == b:
+                    continue
+                logits = [float(np.dot(nn, p[k, b]) / np.linalg.norm(p[k, b])) / temperature
+                          for k in range(batch)]
+                top = max(logits)
+                log_sum = top + math.log(sum(math.exp(l - top) for l in logits))
+                out[i] += (log_sum - logits[i]) / (views * (views - 1))
+    return out

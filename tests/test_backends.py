@@ -27,6 +27,7 @@ CORE_TESTS = {
     "tests/test_multicrop.py": {},
     "tests/test_simsiam_swav_losses.py": {},
     "tests/test_redundancy_losses.py": {},
+    "tests/test_nnclr_loss.py": {},
 }
 
 

@@ -210,12 +210,17 @@ def test_bench_epoch_quick_table(tmp_path):
 
 def test_bench_momentum_quick_table(tmp_path):
     rows, appended = run_tool("bench_momentum", tmp_path=tmp_path)
-    assert [r["method"] for r in rows] == ["simclr", "moco", "byol", "ema+queue"]
+    assert [r["method"] for r in rows] == ["simclr", "moco", "byol", "nnclr", "ema+queue",
+                                           "nn+queue"]
     for r in rows:
         assert float(r["step (s)"]) > 0
-    assert rows[0]["vs SimCLR"] == "1.00x" and rows[3]["vs SimCLR"].endswith("% of moco")
+    assert rows[0]["vs SimCLR"] == "1.00x" and rows[4]["vs SimCLR"].endswith("% of moco")
+    assert rows[5]["vs SimCLR"].endswith("% of nnclr")
     assert rows[0]["trainable params"] == rows[1]["trainable params"]  # The teacher is not.
-    assert "Momentum teacher: MoCo v2 and BYOL vs SimCLR" in appended
+    # NNCLR trains a predictor on top of SimCLR's encoder and head.
+    assert int(rows[3]["trainable params"].replace(",", "")) > int(
+        rows[0]["trainable params"].replace(",", ""))
+    assert "Step cost: MoCo v2, BYOL, NNCLR vs SimCLR" in appended
 
 
 def test_bench_export_quick_table(tmp_path):

@@ -108,6 +108,9 @@ def _settings(tmp_path, mode="pretrain", workdir=None, **overrides):
      "Config key 'eval.knn_k' (5000) must be at most the 1437 images"),
     ({"method": "moco", "loss": {}, "method_kwargs": {"queue_size": 8}}, "pretrain",
      "Config key 'method_kwargs.queue_size' (8) must be at least the"),
+    ({"method": "nnclr", "loss": {}, "method_kwargs": {"queue_size": 100}}, "pretrain",
+     "Config key 'method_kwargs.queue_size' (100) must be at least the 256 rows the global "
+     "batch enqueues"),
     ({"pretrain__batch_size": 400, "pretrain__samples_per_class": 200}, "pretrain",
      "Config key 'pretrain.samples_per_class' (200) must be at most the samples of the "
      "smallest class"),

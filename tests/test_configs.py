@@ -18,7 +18,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "imagenet_moco", "imagenet_byol",
          "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav",
          "digits_barlow_twins", "digits_vicreg", "cifar10_barlow_twins", "cifar10_vicreg",
-         "imagenet_barlow_twins", "imagenet_vicreg"]
+         "imagenet_barlow_twins", "imagenet_vicreg",
+         "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr"]
 
 
 def _module(name):
@@ -115,6 +116,12 @@ PAPER = {
                             temperature=None, optimizer="lars", lr=0.2, epochs=1000,
                             loss=dict(invariance_weight=25.0, variance_weight=25.0,
                                       covariance_weight=1.0), projector=8192),
+    "cifar10_nnclr": dict(method="nnclr", encoder="resnet18", stem="cifar", batch=256,
+                          temperature=0.2, optimizer="lars", lr=0.4, epochs=1000,
+                          method_kwargs=dict(queue_size=65536, predictor_hidden_dims=(4096,))),
+    "imagenet_nnclr": dict(method="nnclr", encoder="resnet50", stem="imagenet", batch=4096,
+                           temperature=0.1, optimizer="lars", lr=0.3, epochs=1000,
+                           method_kwargs=dict(queue_size=98304, predictor_hidden_dims=(4096,))),
 }
 
 

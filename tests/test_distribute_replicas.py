@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 METRIC_CASES = ("metric", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
 REDUNDANCY_CASES = ("barlow_twins", "vicreg")
-CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav",
+CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "nnclr",
          *REDUNDANCY_CASES, "linear")
 REPLICAS = (1, 2, 4)
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3

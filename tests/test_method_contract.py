@@ -41,6 +41,8 @@ SPECS = {
     "swav": (dict(num_prototypes=5, queue_size=BATCH), dict(hidden_dims=(8,), output_dim=4), 2),
     "barlow_twins": (dict(), dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     "vicreg": (dict(), dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
+    "nnclr": (dict(queue_size=12, predictor_hidden_dims=(8,)),  # 2 steps of 8: wraps.
+              dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
 }
 
 
@@ -104,6 +106,29 @@ def test_bad_batches_are_refused_with_their_name(name):
     bad[3, 0, 2, 2, 0] = np.nan
     with pytest.raises(ValueError, match="must be finite"):
         model.fit(bad, labels, batch_size=BATCH, verbose=0)
+
+
+# Methods whose forward pass advances state every step (a queue, a teacher, a step count).
+STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr"}
+
+
+def test_gradient_accumulation_is_refused_where_state_advances_every_step():
+    # A queue or teacher would advance once per micro-batch, not once per optimizer step;
+    # `compile` reads the class's `step_state`, so the classes say which they are, and a
+    # queue method, a teacher method and one without state are compiled.
+    for name in SPECS:
+        has_state = methods.METHODS.lookup(name).step_state is not None
+        assert has_state == (name in STEP_STATE), name
+    for name in ("nnclr", "byol", "simclr"):
+        model = build(name)
+        optimizer = keras.optimizers.SGD(0.05, gradient_accumulation_steps=2)
+        if name not in STEP_STATE:
+            model.compile(optimizer=optimizer)
+            continue
+        with pytest.raises(ValueError, match="gradient_accumulation_steps.*received 2"):
+            model.compile(optimizer=optimizer)
+        with pytest.raises(ValueError, match="gradient_accumulation_steps"):  # Loss scaling.
+            model.compile(optimizer=keras.optimizers.LossScaleOptimizer(optimizer))
 
 
 def test_every_method_is_in_the_replica_equality_run():

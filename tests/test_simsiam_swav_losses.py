@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from _gradient import gradient
 from ssl_reference import simsiam_reference, sinkhorn_reference, swav_reference
 from supcon_tf.heads import Prototypes
 from supcon_tf.losses import (SimSiamLoss, SwAVLoss, collapse_std, simsiam_loss,
@@ -13,22 +14,6 @@ from supcon_tf.losses import (SimSiamLoss, SwAVLoss, collapse_std, simsiam_loss,
 from tolerance import assert_close
 
 RNG = np.random.default_rng(0)
-
-
-def _gradient(fn, x, weights):
-    """d sum(fn(x) * weights) / dx on the current backend."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(fn(x) * weights)
-        g = tape.gradient(loss, x)
-        return np.zeros(x.shape) if g is None else g.numpy()
-    import jax
-
-    return np.asarray(jax.grad(lambda x: (fn(x) * weights).sum())(x))
 
 
 def _unit_scores(batch, views, k, dim=6):
@@ -63,10 +48,10 @@ def test_simsiam_gradient_reaches_predictions_only():
     p = RNG.standard_normal((4, 2, 5)).astype("float32")
     weights = RNG.random(4).astype("float32")
     # The stop-gradient branch: no gradient at all reaches the projections (targets).
-    g_z = _gradient(lambda x: simsiam_loss(p, x), z, weights)
+    g_z = gradient(lambda x: simsiam_loss(p, x), z, weights)
     np.testing.assert_array_equal(g_z, np.zeros_like(g_z))
     # The predictions' gradient is that of the float64 reference (central differences).
-    g_p = _gradient(lambda x: simsiam_loss(x, z), p, weights)
+    g_p = gradient(lambda x: simsiam_loss(x, z), p, weights)
     h, p64, expected = 1e-6, p.astype("float64"), np.zeros(p.shape)
     for idx in np.ndindex(p.shape):
         up, down = p64.copy(), p64.copy()
@@ -136,10 +121,10 @@ def test_sinkhorn_and_swav_loss_with_a_queue_match_reference():
                  terms=20 * 3 * 25 * 3 * 8, magnitude=10.0)
 
 
-def test_swav_codes_take_no_gradient():
+def test_swav_codes_take_nogradient():
     scores = _unit_scores(8, 2, 4)
     weights = RNG.random(8).astype("float32")
-    g = _gradient(lambda s: swav_loss(s), scores, weights)
+    g = gradient(lambda s: swav_loss(s), scores, weights)
     # Only the softmax branch: the gradient of -q.log_softmax(s / t) with q fixed.
     q = [sinkhorn_reference(scores[:, i]) for i in range(2)]
     p = np.exp(scores / 0.1) / np.exp(scores / 0.1).sum(-1, keepdims=True)
@@ -149,7 +134,7 @@ def test_swav_codes_take_no_gradient():
     assert_close(g, expected, terms=20 * 3 * 12, magnitude=10.0)
 
 
-def test_prototypes_are_unit_vectors_and_gate_blocks_their_gradient():
+def test_prototypes_are_unit_vectors_and_gate_blocks_theirgradient():
     layer = Prototypes(7)
     layer.build((None, 5))
     x = RNG.standard_normal((3, 5)).astype("float32")

@@ -1,26 +1,30 @@
-"""Cost of the momentum teacher over a SimCLR step: MoCo v2 and BYOL vs SimCLR, in one process.
+"""Cost of a method's step over SimCLR's on the same encoder: MoCo v2, BYOL, NNCLR vs SimCLR.
 
 Rows (one process, the steps of all methods alternated so that each sees the same machine
 state; median step shown):
   simclr    supcon_tf.methods.SimCLR(resnet, ProjectionHead): the baseline step
   moco      supcon_tf.methods.MoCo, queue 4,096: + key-encoder forward, EMA, enqueue
   byol      supcon_tf.methods.BYOL: + predictor, target forward on both views, EMA
+  nnclr     supcon_tf.methods.NNCLR, support set 65,536: + predictor, nearest-neighbour
+            search of both views in the support set, enqueue
   ema+queue MoCo's `teacher.update()` and `queue.enqueue(keys)` alone, compiled, per step
-The "vs SimCLR" column is the step-time ratio; for the ema+queue row it is its share of a
-MoCo step (the issue's target: under 5%). `--methods` compares other registered methods
-with SimCLR the same way, on the same encoder and head shape (e.g. the redundancy-
-reduction methods: `--methods simclr,barlow_twins,vicreg`). A separate tool from
+  nn+queue  NNCLR's nearest-neighbour search of both views and its enqueue alone, compiled
+The "vs SimCLR" column is the step-time ratio; for the ema+queue (nn+queue) row it is its
+share of a MoCo (NNCLR) step (the issue's target: under 5%). `--methods` compares other
+registered methods with SimCLR the same way, on the same encoder and head shape (e.g. the
+redundancy-reduction methods: `--methods simclr,barlow_twins,vicreg`). A separate tool from
 bench_step.py (SupCon vs bare Keras vs PyTorch), which it reuses for the BENCHMARKS.md
 section.
 
   python tools/bench_momentum.py             # ResNet-18, CIFAR stem, batch 64, appended
+  python tools/bench_momentum.py --methods simclr,nnclr   # SimCLR and NNCLR only
   python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
   python tools/bench_momentum.py --methods simclr,barlow_twins,vicreg
 """
 
 DEFAULT_METHODS = ("simclr", "moco", "byol")
 # Methods whose loss takes the projector's raw output (no L2 normalization in the head).
-UNNORMALIZED = ("byol", "barlow_twins", "vicreg")
+UNNORMALIZED = ("byol", "nnclr", "barlow_twins", "vicreg")
 
 import argparse
 import os
@@ -42,7 +46,8 @@ def build(name, width, size, batch):
                               input_shape=(size, size, 3))
     head = ProjectionHead(output_dim=128, normalize=name not in UNNORMALIZED)
     kwargs = dict(moco=dict(queue_size=max(4096, 2 * batch)),
-                  byol=dict(total_steps=1000, predictor_hidden_dims=(512,))).get(name, {})
+                  byol=dict(total_steps=1000, predictor_hidden_dims=(512,)),
+                  nnclr=dict(queue_size=65536, predictor_hidden_dims=(512,))).get(name, {})
     model = methods.get(name, encoder=encoder, head=head, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return model
@@ -58,9 +63,9 @@ def measure(args):
     labels = tf.constant(rng.integers(0, 10, args.batch).astype("int32"))
     models = {n: build(n, args.width, args.size, args.batch) for n in args.methods}
     steps = {n: (lambda m=m: float(m.train_on_batch(views, labels))) for n, m in models.items()}
+    keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
     if "moco" in models:
         moco = models["moco"]
-        keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
 
         @tf.function
         def ema_and_queue():
@@ -69,6 +74,21 @@ def measure(args):
             return moco.teacher.step.value
 
         steps["ema+queue"] = lambda: int(ema_and_queue())
+    if "nnclr" in models:
+        from supcon_tf.losses import nearest_neighbours
+
+        nnclr = models["nnclr"]
+        nnclr.build(tuple(views.shape))  # Its support set is made by `build`; filled here.
+        nnclr.queue.enqueue(tf.constant(rng.standard_normal((65536, 128)).astype("float32")))
+
+        @tf.function
+        def nn_and_queue():  # Both views' searches, then the enqueue of view 0.
+            found = [nearest_neighbours(keys + v, nnclr.queue.values, nnclr.queue.filled)
+                     for v in range(2)]
+            nnclr.queue.enqueue(keys)
+            return tf.reduce_sum(found[0]) + tf.reduce_sum(found[1])
+
+        steps["nn+queue"] = lambda: float(nn_and_queue())
     for step in steps.values():
         for _ in range(args.warmup):
             step()
@@ -83,9 +103,10 @@ def measure(args):
     params = {n: int(sum(np.prod(w.shape) for w in m.trainable_weights))
               for n, m in models.items()}
     rows = []
+    share_of = {"ema+queue": "moco", "nn+queue": "nnclr"}
     for name in order:
-        base = median["moco"] if name == "ema+queue" else median["simclr"]
-        ratio = f"{100 * median[name] / base:.1f}% of moco" if name == "ema+queue" \
+        base = median[share_of.get(name, "simclr")]
+        ratio = f"{100 * median[name] / base:.1f}% of {share_of[name]}" if name in share_of \
             else f"{median[name] / base:.2f}x"
         spread = (max(times[name]) - min(times[name])) / median[name]
         rows.append([name, args.batch, f"{median[name]:.4f}", f"{100 * spread:.0f}%", ratio,

@@ -296,7 +296,8 @@ def method(config, encoder_model, num_classes, multi_view=None, probe=False,
 def check_against_data(config, model, train_size):
     """Settings that must agree with the data, checked before training (a range check on
     values inside a compiled step does nothing): the kNN monitor's `k` against the
-    reference (training) set, a queue against the global batch it takes each step."""
+    reference (training) set, a queue (MoCo's keys, SwAV's features, NNCLR's support set)
+    against the global batch it takes each step."""
     ev = config.get("eval") or {}
     if ev.get("knn_every_epochs") and ev.get("knn_k", 0) > train_size:
         raise UsageError(f"Config key 'eval.knn_k' ({ev['knn_k']}) must be at most the "
@@ -306,7 +307,7 @@ def check_against_data(config, model, train_size):
     if 0 < queue_size < rows:
         raise UsageError(
             f"Config key 'method_kwargs.queue_size' ({queue_size}) must be at least the "
-            f"{rows} keys the global batch enqueues each step (pretrain.batch_size "
+            f"{rows} rows the global batch enqueues each step (pretrain.batch_size "
             f"{config['pretrain']['batch_size']}"
             + (" x 2 views, symmetric" if rows != config["pretrain"]["batch_size"] else "")
             + "); raise it or lower the batch size.")

@@ -1,5 +1,5 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
-losses; MoCo's queue losses, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`);
+losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's (with `sinkhorn_knopp`) and NNCLR's;
 Barlow Twins' and VICReg's (redundancy reduction)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
@@ -33,6 +33,7 @@ from supcon_tf.losses.redundancy import (
     barlow_twins_loss,
     vicreg_loss,
 )
+from supcon_tf.losses.nnclr import NNCLRLoss, nearest_neighbours, nnclr_loss
 from supcon_tf.losses.simsiam import SimSiamLoss, collapse_std, simsiam_loss
 from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 
@@ -46,11 +47,14 @@ __all__ = [
     "TRIPLET_MINING",
     "CircleLoss",
     "MultiSimilarityLoss",
+    "NNCLRLoss",
     "ProxyAnchorLoss",
     "TripletLoss",
     "circle_loss",
     "metric_loss",
     "multi_similarity_loss",
+    "nearest_neighbours",
+    "nnclr_loss",
     "proxy_anchor_loss",
     "triplet_loss",
     "DENOMINATOR_MODES",

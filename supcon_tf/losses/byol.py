@@ -48,11 +48,13 @@ class PredictionTargetLoss(keras.losses.Loss):
     of a predictive loss (labels unused), one calling convention for BYOL and SimSiam."""
 
     loss_fn = None  # The per-sample function of (predictions, targets).
+    keys = ("prediction", "target")  # What `y_pred` must hold.
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if not isinstance(y_pred, dict) or not {"prediction", "target"} <= set(y_pred):
+        if not isinstance(y_pred, dict) or not set(self.keys) <= set(y_pred):
+            names = [repr(k) for k in self.keys]
             raise ValueError(f"`y_pred` of {type(self).__name__} must be a dict with keys "
-                             "'prediction' and 'target'; received "
+                             f"{', '.join(names[:-1])} and {names[-1]}; received "
                              f"{sorted(y_pred) if isinstance(y_pred, dict) else type(y_pred)}.")
         if y_true is None:  # Labels are unused; Keras' Loss rejects None.
             y_true = ops.zeros((ops.shape(y_pred["prediction"])[0], 0), "float32")

@@ -17,6 +17,7 @@ from supcon_tf.methods.queue import FeatureQueue
 from supcon_tf.methods.redundancy import BarlowTwins, VICReg
 from supcon_tf.methods.guards import NonFiniteLossError, NonFiniteLossGuard
 from supcon_tf.methods.metric import MetricLearning
+from supcon_tf.methods.nnclr import NNCLR
 from supcon_tf.methods.simclr import SimCLR
 from supcon_tf.methods.simsiam import SimSiam
 from supcon_tf.methods.supcon import SupCon
@@ -35,6 +36,7 @@ METHODS.register("simsiam")(SimSiam)
 METHODS.register("swav")(SwAV)
 METHODS.register("barlow_twins")(BarlowTwins)
 METHODS.register("vicreg")(VICReg)
+METHODS.register("nnclr")(NNCLR)
 
 
 def get(name, **kwargs):
@@ -56,6 +58,7 @@ __all__ = [
     "MetricLearning",
     "MoCo",
     "MomentumModel",
+    "NNCLR",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "SimCLR",

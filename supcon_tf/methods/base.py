@@ -65,6 +65,28 @@ def view_groups(views, min_views=1, where="views"):
     return list(views)
 
 
+def per_view(layer, features, training=False):
+    """`layer` on every view of `features` [batch, views, d]: [batch, views, d'] (e.g. a
+    predictor on the projections)."""
+    out = layer(ops.reshape(features, (-1, features.shape[-1])), training=training)
+    return ops.reshape(out, (-1, features.shape[1], out.shape[-1]))
+
+
+def refuse_gradient_accumulation(model):
+    """Raises ValueError when `model.optimizer` accumulates gradients over micro-batches
+    and the model has `step_state`: it would advance once per micro-batch, not once per
+    optimizer step as on one large batch."""
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # Loss scaling.
+    steps = getattr(optimizer, "gradient_accumulation_steps", None)
+    if model.step_state and steps and steps > 1:
+        raise ValueError(
+            f"{type(model).__name__} cannot train with the optimizer's "
+            f"`gradient_accumulation_steps` (received {steps}): {model.step_state} would "
+            "advance once per micro-batch instead of once per optimizer step. Compile with "
+            "gradient_accumulation_steps=None and a larger batch.")
+
+
 def restore_compile(model, config):
     """`Model.compile_from_config` for models whose `compile` has defaults of its own.
 
@@ -109,6 +131,9 @@ class ContrastiveModel(GuardedFit, keras.Model):
     min_views = 2
     default_loss = None
     requires_labels = False
+    # State the forward pass advances every step (a queue, a teacher), named for errors:
+    # Keras' `gradient_accumulation_steps` would advance it once per micro-batch.
+    step_state = None
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
         super().__init__(**kwargs)
@@ -172,6 +197,7 @@ class ContrastiveModel(GuardedFit, keras.Model):
         if loss not in ("auto", None):
             self.method_loss = keras.losses.get(loss)
         super().compile(optimizer=optimizer, **kwargs)
+        refuse_gradient_accumulation(self)
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):
         """The method's loss on the outputs of `call`; scaled for distribution by Keras."""

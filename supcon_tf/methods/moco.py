@@ -60,6 +60,7 @@ class MoCo(MomentumModel):
     min_views = 2
     default_loss = MoCoLoss
     with_labels = False
+    step_state = "the teacher (EMA) and the queue of keys"
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  queue_size=4096, momentum=0.999, momentum_schedule="constant",

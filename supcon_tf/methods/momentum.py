@@ -30,6 +30,8 @@ class MomentumModel(ContrastiveModel):
         synchronized across replicas when the head's is.
     """
 
+    step_state = "the teacher (EMA)"
+
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  momentum=0.999, momentum_schedule="constant", total_steps=None,
                  predictor_hidden_dims=None, predictor_batch_norm=True, **kwargs):

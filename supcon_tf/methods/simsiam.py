@@ -1,11 +1,10 @@
 """SimSiam (Chen & He, CVPR 2021): a predictor, stop-gradient, and no negatives."""
 
 import keras
-from keras import ops
 
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses import SimSiamLoss, collapse_std
-from supcon_tf.methods.base import ContrastiveModel
+from supcon_tf.methods.base import ContrastiveModel, per_view
 from supcon_tf.registry import register
 from supcon_tf.validation import check_positive
 
@@ -57,9 +56,7 @@ class SimSiam(ContrastiveModel):
         outputs = super().call(inputs, training=training)
         if not isinstance(outputs, dict):
             return outputs  # Images: the representation.
-        z = outputs["projection"]
-        p = self.predictor(ops.reshape(z, (-1, z.shape[-1])), training=training)
-        outputs["prediction"] = ops.reshape(p, (-1, z.shape[1], p.shape[-1]))
+        outputs["prediction"] = per_view(self.predictor, outputs["projection"], training)
         return outputs
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):

@@ -35,6 +35,7 @@ class SwAV(ContrastiveModel):
 
     min_views = 2
     default_loss = SwAVLoss
+    step_state = "the step count (prototype freeze, queue start) and the queues"
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  num_prototypes=3000, freeze_prototypes_steps=0, queue_size=0,
