@@ -2,7 +2,7 @@
 
 `tests/_replica_steps.py` runs in subprocesses (the CPU is split into 4 logical
 devices before TensorFlow starts; one replica count per process) and trains
-SupCon, SimCLR, metric learning (triplet, proxy-anchor), MoCo, supervised MoCo, BYOL,
+SupCon, SimCLR, metric learning (triplet, with cross-batch memory, proxy-anchor), MoCo, supervised MoCo, BYOL,
 SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step) and the
 linear stage for two steps on the same global batches with synchronized BatchNorm. Here
 the first step's gradients, every final weight (BatchNorm moving statistics, teacher
@@ -22,7 +22,7 @@ from tolerance import assert_close
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="tf.distribute runs on the TensorFlow backend")
 
-METRIC_CASES = ("metric", "proxy_anchor")
+METRIC_CASES = ("metric", "metric_xbm", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
 CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "linear")
 REPLICAS = (1, 2, 4)

@@ -171,3 +171,27 @@ def test_losses_with_part_objects_round_trip():
 def test_bad_parts_name_the_parameter(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_cross_batch_memory_rows_are_more_references():
+    """Anchors X[:4] with X[4:] in memory: each anchor meets the same 7 others as in the
+    full batch; memory rows not valid are in neither mask."""
+    full = triplet_reference(X, LABELS)  # Batch-hard, per anchor: the rows are anchors.
+    memory = (X[4:], LABELS[4:], np.ones(4, bool))
+    got = _np(losses.triplet_loss(X[:4], LABELS[:4], memory=memory))
+    assert_close(got, full[:4], dtype=DTYPE, terms=8 * 4)
+    partial = (X[4:], LABELS[4:], np.array([True, True, False, False]))
+    got = _np(losses.multi_similarity_loss(X[:4], LABELS[:4], memory=partial))
+    assert_close(got, multi_similarity_reference(X[:6], LABELS[:6])[:4], dtype=DTYPE,
+                 terms=8 * 4)
+
+
+def test_cross_batch_memory_needs_a_pair_loss():
+    from supcon_tf import encoders, methods
+
+    encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4,), dim=4)
+    with pytest.raises(ValueError, match=r"`xbm_size` \(cross-batch memory\) needs a pair- "
+                                         r"or triplet-based loss.*ProxyAnchorLoss"):
+        methods.MetricLearning(encoder, loss=losses.ProxyAnchorLoss(3), xbm_size=64)
+    with pytest.raises(ValueError, match=r"`xbm_start_step` must be an integer >= 0"):
+        methods.MetricLearning(encoder, xbm_size=64, xbm_start_step=-1)
