@@ -56,5 +56,6 @@ setup(
         "ann": ["faiss-cpu>=1.8"],
         "bench": ["torch==2.13.0"],  # the PyTorch reference of tools/bench_step.py (CPU wheel)
     },
-    entry_points={"console_scripts": ["supcon-tf=supcon_tf.main:run"]},
+    entry_points={"console_scripts": ["supcon-tf=supcon_tf.main:run",
+                                       "supcon-tf-search=supcon_tf.cli.index:main"]},
 )

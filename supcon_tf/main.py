@@ -2,7 +2,7 @@
 
   supcon-tf                                   # digits_supcon into ./runs/<time>
   supcon-tf --config=cifar10_supcon --workdir=DIR [--config.pretrain.epochs=10]
-            [--mode=all|pretrain|linear|eval|export] [--strategy=auto|cpu|gpu|mirrored|
+            [--mode=all|pretrain|linear|eval|export|index] [--strategy=auto|cpu|gpu|mirrored|
             multi_worker|tpu --tpu=ADDRESS] [--worker_timeout=SECONDS] [--overwrite]
   supcon-tf --list-configs                    # the bundled configs, one line each
 
@@ -35,7 +35,7 @@ from supcon_tf.cli.config_flag import define_config_flag
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.lock import describe as describe_holder
 
-MODES = ("all", "pretrain", "linear", "eval", "export")
+MODES = ("all", "pretrain", "linear", "eval", "export", "index")
 _CONFIG_GIVEN = False  # set by parse_flags: --config or an override was on the command line
 
 _CONFIG = define_config_flag(
@@ -47,7 +47,8 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Work directory of the run (default: ./runs/<UTC timestamp>). "
     "Rerunning on the same one resumes it.")
 _MODE = flags.DEFINE_enum("mode", "all", MODES, "What to run: all = pretrain, linear, "
-                          "eval and export.")
+                          "eval and export; index = an embedding index of the train split "
+                          "with the run's export (search it with supcon-tf-search).")
 _STRATEGY = flags.DEFINE_string("strategy", "auto", "Distribution strategy: auto, cpu, gpu, "
                                 "mirrored, multi_worker or tpu.")
 _TPU = flags.DEFINE_string("tpu", None, "TPU address for --strategy=tpu.")

@@ -178,6 +178,10 @@ class Session:
                 result["export"] = export_dir
             else:
                 result["export"] = run.export(overwrite=self.settings.overwrite)
+        if mode == "index":
+            from supcon_tf.cli.index import build_index
+
+            result["index"] = build_index(run)
         return result
 
 
@@ -288,6 +292,8 @@ def print_result(result, seconds):
                      f"{metrics['linear_top1']:.4f}, top-5 {metrics['linear_top5']:.4f}")
     if result.get("export"):
         lines.append(f"  exported model: {os.path.abspath(result['export'])}")
+    if result.get("index"):
+        lines.append(f"  embedding index: {os.path.abspath(result['index'])}")
     for key, value in (result.get("eval") or {}).items():
         if isinstance(value, str):
             lines.append(f"  {key}: {os.path.abspath(value)}")

@@ -8,8 +8,9 @@
 
 Exact search is `knn.nearest_neighbours` (the retrieval metrics' own: blocks of
 `chunk_size` queries x references, running top-k; ties rank the lower index first).
-`search(..., method="faiss")` asks a faiss-cpu flat-HNSW index instead (approximate;
-only when faiss is installed: `pip install supcon-tf[ann]`).
+`search(..., method="faiss")` asks a faiss-cpu HNSW index (M=32, efConstruction 64,
+efSearch `ef_search` = 128) instead: approximate, built at the first such search; only
+when faiss is installed (`pip install supcon-tf[ann]`).
 `calibrate` picks the distance threshold below which a query's nearest neighbour is
 called a match (verification: same class or not) at the target precision.
 A directory holds embeddings.npy (float32), labels.npy (int64), payloads.json and
@@ -46,6 +47,7 @@ class EmbeddingIndex:
         self.labels = np.zeros((0,), np.int64)
         self.payloads = []
         self.threshold = None
+        self.ef_search = 128
         self._faiss = None
 
     def __len__(self):
@@ -121,7 +123,10 @@ class EmbeddingIndex:
             metric = (faiss.METRIC_INNER_PRODUCT if self.ranking == "cosine"
                       else faiss.METRIC_L2)
             self._faiss = faiss.IndexHNSWFlat(self.dim, 32, metric)
+            self._faiss.hnsw.efConstruction = 64
             self._faiss.add(np.ascontiguousarray(rows, np.float32))
+        # The breadth of the graph search: recall against speed (faiss's default is 16).
+        self._faiss.hnsw.efSearch = max(self.ef_search, k)
         scores, ids = self._faiss.search(np.ascontiguousarray(queries, np.float32), k)
         return (scores if self.ranking == "cosine" else -scores), ids.astype(np.int64)
 
