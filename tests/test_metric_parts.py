@@ -195,3 +195,18 @@ def test_cross_batch_memory_needs_a_pair_loss():
         methods.MetricLearning(encoder, loss=losses.ProxyAnchorLoss(3), xbm_size=64)
     with pytest.raises(ValueError, match=r"`xbm_start_step` must be an integer >= 0"):
         methods.MetricLearning(encoder, xbm_size=64, xbm_start_step=-1)
+
+
+def test_xbm_keeps_the_method_contract(tmp_path, monkeypatch):
+    """The method contract (fit, .keras round trip restoring the memory bit for bit, the
+    next step equal) with a cross-batch memory of 32 rows used from step 1 on."""
+    import test_method_contract as contract
+
+    monkeypatch.setitem(contract.SPECS, "metric", (
+        dict(loss=losses.TripletLoss(mining="semi_hard"), xbm_size=32, xbm_start_step=1),
+        dict(hidden_dims=(8,), output_dim=4), 1))
+    contract.test_fit_then_keras_round_trip_restores_every_variable("metric", tmp_path)
+    model = contract.build("metric")
+    model.fit(*contract.batches("metric", steps=2), batch_size=contract.BATCH, verbose=0)
+    assert int(_np(model.memory.count)) == 2 * contract.BATCH
+    assert set(_np(model.memory.labels)[:16].tolist()) == {0, 1, 2, 3}

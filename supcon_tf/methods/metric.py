@@ -69,6 +69,11 @@ class MetricLearning(ContrastiveModel):
         if self.xbm_size and self.memory is None:
             self.memory = FeatureQueue(self.xbm_size, self.head.output_dim, with_labels=True,
                                        name="xbm")
+            # Training steps seen (the optimizer's counter is out of reach of JAX's
+            # stateless loss), for `xbm_start_step`.
+            self.xbm_step = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                            trainable=False, name="xbm_step",
+                                            aggregation="only_first_replica")
         if self.proxies is not None and not self.proxies.built:
             self.proxies.build((None, self.head.output_dim))
         self._set_proxy_learning_rate()
@@ -111,8 +116,7 @@ class MetricLearning(ContrastiveModel):
 
     def _memory_rows(self):
         """(embeddings, labels, valid) of the memory; none valid before `xbm_start_step`."""
-        step = 0 if getattr(self, "optimizer", None) is None else self.optimizer.iterations
-        started = ops.greater_equal(ops.cast(step, "int64"), self.xbm_start_step)
+        started = ops.greater_equal(self.xbm_step.value, self.xbm_start_step)
         return (self.memory.values, self.memory.labels,
                 ops.logical_and(self.memory.filled, started))
 
@@ -124,6 +128,7 @@ class MetricLearning(ContrastiveModel):
             if projection.shape[1] > 1:
                 labels = ops.repeat(labels, projection.shape[1], axis=0)
             self.memory.enqueue(_flat(projection), labels)
+            self.xbm_step.assign(self.xbm_step.value + 1)
         return loss
 
     def get_config(self):
