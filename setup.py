@@ -52,7 +52,10 @@ setup(
         # --config.export.formats: "onnx" writes with tf2onnx; onnxruntime serves it.
         "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"],
         "jax": ["jax>=0.4.30"],
+        # EmbeddingIndex.search(method="faiss"): approximate k-NN (HNSW).
+        "ann": ["faiss-cpu>=1.8"],
         "bench": ["torch==2.13.0"],  # the PyTorch reference of tools/bench_step.py (CPU wheel)
     },
-    entry_points={"console_scripts": ["supcon-tf=supcon_tf.main:run"]},
+    entry_points={"console_scripts": ["supcon-tf=supcon_tf.main:run",
+                                       "supcon-tf-search=supcon_tf.cli.index:main"]},
 )

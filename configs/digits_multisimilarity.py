@@ -7,7 +7,10 @@ Metric learning (`method="metric"`): the encoder and projector trained end to en
 view per image; the embedding (export's `project`) is what retrieval uses. Same
 network, augmentation and optimizer as configs/digits_supcon.py; the multi-similarity
 loss with its pair mining (Wang et al. 2019; alpha 2, beta 50, lambda 0.5, epsilon
-0.1), in class-balanced batches of 8 classes x 32 images.
+0.1), in class-balanced batches of 8 classes x 32 images. Cross-batch memory (XBM, Wang
+et al. 2020) is off; `--config.method_kwargs.xbm_size=1024
+--config.method_kwargs.xbm_start_step=50` keeps the last 1,024 embeddings as extra pairs
+from step 50 on.
 """
 
 import ml_collections
@@ -17,6 +20,7 @@ def get_config(arg=None):
     """`arg`: None for the full run, "local" for a seconds-long smoke run."""
     c = ml_collections.ConfigDict()
     c.method = "metric"
+    c.method_kwargs = dict(xbm_size=0, xbm_start_step=0)
     c.seed = 0
     c.precision = "float32"
     c.deterministic = False

@@ -2,9 +2,9 @@
 
   supcon-tf                                   # digits_supcon into ./runs/<time>
   supcon-tf --config=cifar10_supcon --workdir=DIR [--config.pretrain.epochs=10]
-            [--mode=all|pretrain|linear|finetune|eval|export] [--strategy=auto|cpu|gpu|mirrored|
-            multi_worker|tpu --tpu=ADDRESS|data_parallel (JAX)] [--worker_timeout=SECONDS]
-            [--overwrite]
+            [--mode=all|pretrain|linear|finetune|eval|export|index] [--strategy=auto|cpu|gpu|
+            mirrored|multi_worker|tpu --tpu=ADDRESS|data_parallel (JAX)]
+            [--worker_timeout=SECONDS] [--overwrite]
   supcon-tf --list-configs                    # the bundled configs, one line each
 
 `--config` takes a bundled config's name (`NAME` or `NAME:local`) or a file path.
@@ -36,7 +36,7 @@ from supcon_tf.cli.config_flag import define_config_flag
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.lock import describe as describe_holder
 
-MODES = ("all", "pretrain", "linear", "finetune", "eval", "export")
+MODES = ("all", "pretrain", "linear", "finetune", "eval", "export", "index")
 _CONFIG_GIVEN = False  # set by parse_flags: --config or an override was on the command line
 
 _CONFIG = define_config_flag(
@@ -48,7 +48,9 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Work directory of the run (default: ./runs/<UTC timestamp>). "
     "Rerunning on the same one resumes it.")
 _MODE = flags.DEFINE_enum("mode", "all", MODES, "What to run: all = pretrain, linear, "
-                          "finetune (with finetune.enabled), eval and export.")
+                          "finetune (with finetune.enabled), eval and export; index = an "
+                          "embedding index of the train split with the run's export (search "
+                          "it with supcon-tf-search).")
 _STRATEGY = flags.DEFINE_string("strategy", "auto", "Distribution strategy: auto, cpu, gpu, "
                                 "mirrored, multi_worker or tpu; on KERAS_BACKEND=jax auto or "
                                 "data_parallel (every device), cpu or gpu.")

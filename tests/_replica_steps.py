@@ -1,7 +1,7 @@
 """Worker script for tests/test_distribute_replicas.py (run as a subprocess).
 
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
-trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
+trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, the linear stage
 and SupCon with per-replica BatchNorm (`local_bn`) for two steps on the same global batches
@@ -63,6 +63,10 @@ def build(case):
                                                  "vicreg"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
+    elif case == "metric_xbm":  # Semi-hard triplets against the batch and a memory of 48
+        # rows (step 1 fills 32; step 2, xbm_start_step=1, reads them), mean over triplets.
+        model = methods.MetricLearning(encoder, head, xbm_size=48, xbm_start_step=1,
+                                       loss=losses.TripletLoss(margin=0.5, mining="semi_hard"))
     elif case == "proxy_anchor":  # A global-batch loss, proxies at 10x the learning rate.
         model = methods.MetricLearning(encoder, head,
                                        loss=losses.ProxyAnchorLoss(4, lr_multiplier=10.0))
@@ -161,6 +165,6 @@ def main(out_dir, replicas, cases):
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
-         sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
-                          "byol", "simsiam", "swav", "nnclr", "barlow_twins", "vicreg",
-                          "linear"])
+         sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
+                          "supcon_moco", "byol", "simsiam", "swav", "nnclr", "barlow_twins",
+                          "vicreg", "linear"])

@@ -2,10 +2,10 @@
 
 `tests/_replica_steps.py` runs in subprocesses (the CPU is split into 4 logical
 devices before TensorFlow starts; one replica count per process) and trains
-SupCon, SimCLR, metric learning (triplet, proxy-anchor), MoCo, supervised MoCo, BYOL,
-SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step), Barlow
-Twins and VICReg (batch statistics of the global batch) and the linear stage for two steps on
-the same global batches with synchronized BatchNorm. Here
+SupCon, SimCLR, metric learning (triplet, with cross-batch memory, proxy-anchor), MoCo,
+supervised MoCo, BYOL, SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the
+second step), NNCLR, Barlow Twins and VICReg (batch statistics of the global batch) and the
+linear stage for two steps on the same global batches with synchronized BatchNorm. Here
 the first step's gradients, every final weight (BatchNorm moving statistics, teacher
 weights, queues and pointers included), the loss / top-1 / top-5 that `fit`
 reported, and those `evaluate` returns for the linear stage, are compared with
@@ -23,7 +23,7 @@ from tolerance import assert_close, is_close
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="tf.distribute runs on the TensorFlow backend")
 
-METRIC_CASES = ("metric", "proxy_anchor")
+METRIC_CASES = ("metric", "metric_xbm", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
 REDUNDANCY_CASES = ("barlow_twins", "vicreg")
 CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "nnclr",

@@ -87,11 +87,11 @@ def test_config_errors_before_training(tmp_path, overrides, message):
     assert message in str(info.value)
 
 
-def test_tiny_triplet_run_reports_retrieval(tmp_path):
+def test_tiny_triplet_run_reports_retrieval_and_indexes(tmp_path):
     workdir = str(tmp_path / "run")
     status, out = run_cli(["--config=configs/digits_triplet.py:local", f"--workdir={workdir}",
                            "--config.pretrain.epochs=1", "--config.linear.epochs=1",
-                           "--config.eval.plot_samples=50", "--config.export.enabled=False"])
+                           "--config.eval.plot_samples=50", "--config.export.keras_file=False"])
     assert status == 0, out[-3000:]
     with open(os.path.join(workdir, "eval", "report.json")) as f:
         report = json.load(f)
@@ -100,4 +100,25 @@ def test_tiny_triplet_run_reports_retrieval(tmp_path):
         assert scores["num_queries"] == 360
         assert 0 < scores["recall@1"] <= scores["recall@2"] <= scores["recall@8"] <= 1
     with open(os.path.join(workdir, "eval", "report.md")) as f:
-        assert "## Retrieval" in f.read()
+        text = f.read()
+    assert "## Retrieval" in text and "| embedding | cosine | 360 |" in text
+    # --mode=index on the run (in this process), then a search of two test digits.
+    from supcon_tf.cli import index as index_cli
+    from supcon_tf.evaluation import EmbeddingIndex
+
+    settings = session.Settings(config=None, config_path=None, config_given=False,
+                                workdir=workdir, mode="index")
+    result = session.prepare(settings, log=lambda _: None).execute()
+    index = EmbeddingIndex.load(result["index"])
+    assert len(index) == 1437 and index.dim == 8
+    with open(os.path.join(result["index"], "report.json")) as f:
+        calibration = json.load(f)["calibration"]
+    assert [c["target_precision"] for c in calibration] == [0.9, 0.99]
+    assert all(c["ranking"] == "cosine" for c in calibration)
+    picture = str(tmp_path / "search.png")
+    found = index_cli.search(workdir, k=3, queries="test:0,1", picture=picture)
+    assert [r["query"] for r in found] == ["test:0", "test:1"] and os.path.getsize(picture)
+    distances = [n["distance"] for n in found[0]["neighbours"]]
+    assert distances == sorted(distances) and found[0]["neighbours"][0]["payload"]["split"]
+    with pytest.raises(UsageError, match="--queries must be SPLIT:I,J"):
+        index_cli.search(workdir, queries="test:a")

@@ -37,7 +37,8 @@ def test_library_example_then_export(tmp_path, monkeypatch):
     assert namespace["stopped_at"] == namespace["model"].optimizer.iterations.numpy()
 
 
-@pytest.mark.parametrize("name", ["data", "distribute", "evaluation", "metric"])
+@pytest.mark.parametrize("name", ["data", "distribute", "evaluation", "metric", "metric_parts",
+                                  "index"])
 def test_example_runs(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = run_block(name)
@@ -46,5 +47,8 @@ def test_example_runs(name, tmp_path, monkeypatch):
         assert 0.0 <= namespace["report"]["top1"] <= 1.0
     if name == "metric":
         assert namespace["model"].method_loss.mining == "semi_hard"
+    if name == "index":
+        assert namespace["found"]["payloads"][0][0] == {"path": "img0.png"}
+        assert len(namespace["index"]) == 500 and namespace["index"].threshold is not None
     if name == "distribute":
         assert len(namespace["history"].history["loss"]) == 2

@@ -311,6 +311,13 @@ def check_against_data(config, model, train_size):
             f"{config['pretrain']['batch_size']}"
             + (" x 2 views, symmetric" if rows != config["pretrain"]["batch_size"] else "")
             + "); raise it or lower the batch size.")
+    xbm_size = getattr(model, "xbm_size", 0) or 0  # MetricLearning's cross-batch memory.
+    rows = config["pretrain"]["batch_size"] * config["views"]["num_views"]
+    if 0 < xbm_size < rows:
+        raise UsageError(
+            f"Config key 'method_kwargs.xbm_size' ({xbm_size}) must be at least the {rows} "
+            "embeddings the global batch enqueues each step (pretrain.batch_size x "
+            "views.num_views); raise it or lower the batch size.")
 
 
 def scaled_learning_rate(stage):

@@ -180,6 +180,10 @@ class Session:
                 result["export"] = export_dir
             else:
                 result["export"] = run.export(overwrite=self.settings.overwrite)
+        if mode == "index":
+            from supcon_tf.cli.index import build_index
+
+            result["index"] = build_index(run)
         return result
 
 
@@ -323,6 +327,8 @@ def print_result(result, seconds):
                      f"top-5 {tuned['finetune_top5']:.4f}; {os.path.abspath(tuned['folder'])}")
     if result.get("export"):
         lines.append(f"  exported model: {os.path.abspath(result['export'])}")
+    if result.get("index"):
+        lines.append(f"  embedding index: {os.path.abspath(result['index'])}")
     for key, value in (result.get("eval") or {}).items():
         if isinstance(value, str):
             lines.append(f"  {key}: {os.path.abspath(value)}")

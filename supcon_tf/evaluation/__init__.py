@@ -3,7 +3,8 @@
 While pretraining: `KNNMonitor` (a callback logging weighted-kNN top-1) and the
 `OnlineProbe` a `ContrastiveModel(..., probe=num_classes)` trains on the
 stop-gradient representation. After stage 2: `linear_eval_report`, and
-`retrieval_metrics` (Recall@k, mAP@R). Pictures:
+`retrieval_metrics` (Recall@k, precision@k, MRR, mAP@R; `clustering_nmi`), and
+`EmbeddingIndex` (k-NN search of embeddings with labels and payloads). Pictures:
 `plot_embedding` (t-SNE / UMAP map) and `write_projector` (TensorBoard files).
 `evaluate_run` writes all of it for a finished run.
 """
@@ -25,16 +26,19 @@ from supcon_tf.evaluation.report import (
     linear_eval_report,
     markdown_report,
 )
-from supcon_tf.evaluation.retrieval import retrieval_metrics
+from supcon_tf.evaluation.index import EmbeddingIndex
+from supcon_tf.evaluation.retrieval import clustering_nmi, retrieval_metrics
 from supcon_tf.evaluation.run import evaluate_run, take_arrays
 
 __all__ = [
+    "EmbeddingIndex",
     "KNNMonitor",
     "LabelledPredictor",
     "OnlineProbe",
     "as_class_ids",
     "check_trained",
     "classification_summary",
+    "clustering_nmi",
     "embedding_map",
     "evaluate_run",
     "flatten_config",

@@ -13,7 +13,7 @@ from keras import ops
 
 from supcon_tf.evaluation.embed import LabelledPredictor, as_class_ids
 from supcon_tf.inputs import check_finite
-from supcon_tf.validation import check_int, check_number, check_positive
+from supcon_tf.validation import check_choice, check_int, check_number, check_positive
 
 
 def _check_k(k, reference_size):
@@ -35,45 +35,63 @@ def _pad(x, block):
     return np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
 
 
-def nearest_neighbours(query_emb, ref_emb, k, chunk_size=1024, leave_one_out=False):
+RANKINGS = ("cosine", "l2")
+
+
+def nearest_neighbours(query_emb, ref_emb, k, chunk_size=1024, leave_one_out=False,
+                       ranking="cosine"):
     """Yields `(start, similarities [n, k], reference ids [n, k])` per block of queries.
 
     The `k` most cosine-similar reference rows of each query, most similar first; equal
-    similarities rank the lower reference index first. `leave_one_out=True` (queries
+    similarities rank the lower reference index first. `ranking="l2"`: the `k` nearest
+    by Euclidean distance of the rows as given, with similarities -||q - r||^2. `leave_one_out=True` (queries
     and references the same set) skips each query's own row. Blocks of `chunk_size`
     queries against `chunk_size` references at a time with a running top-k: memory
     O(chunk_size * (chunk_size + k)) however large the sets.
     """
+    check_choice("ranking", ranking, RANKINGS)
     query_emb = np.asarray(check_finite("query_emb", query_emb), np.float32)
     ref_emb = np.asarray(check_finite("ref_emb", ref_emb), np.float32)
     # Every block has the same shapes (the sets are padded to whole blocks), so
     # backends that compile per shape (JAX) compile each op once.
     q_block, r_block = min(chunk_size, max(len(query_emb), 1)), min(chunk_size, len(ref_emb))
-    refs = _pad(_normalize(ref_emb), r_block)
+    cosine = ranking == "cosine"
+    prepare = _normalize if cosine else (lambda x: x)
+    refs = _pad(prepare(ref_emb), r_block)
+    # L2: -||q - r||^2 = 2 q.r - ||r||^2 - ||q||^2 (the last term added per query).
+    ref_norms = np.sum(np.square(refs, dtype=np.float64), 1).astype(np.float32)
     valid = _pad(np.ones(len(ref_emb), bool), r_block)
     blocks = [  # On the device once, reused by every query block.
         (ops.convert_to_tensor(refs[r:r + r_block].T),
          ops.convert_to_tensor(valid[None, r:r + r_block]),
-         ops.convert_to_tensor(np.arange(r, r + r_block, dtype=np.int32)[None]))
+         ops.convert_to_tensor(np.arange(r, r + r_block, dtype=np.int32)[None]),
+         ops.convert_to_tensor(ref_norms[None, r:r + r_block]))
         for r in range(0, len(refs), r_block)
     ]
     for start in range(0, len(query_emb), q_block):
-        queries = ops.convert_to_tensor(_pad(_normalize(query_emb[start:start + q_block]),
-                                             q_block))
+        block_queries = _pad(prepare(query_emb[start:start + q_block]), q_block)
+        queries = ops.convert_to_tensor(block_queries)
+        query_norms = np.sum(np.square(block_queries, dtype=np.float64), 1)[:, None]
         query_ids = ops.convert_to_tensor(
             np.arange(start, start + q_block, dtype=np.int32)[:, None])
         top_sim = ops.full((q_block, k), -np.inf, "float32")
         top_ids = ops.zeros((q_block, k), "int32")
-        for block, block_valid, ids in blocks:
+        for block, block_valid, ids, norms in blocks:
             keep = block_valid
             if leave_one_out:
                 keep = ops.logical_and(keep, ops.not_equal(ids, query_ids))
-            sim = ops.where(keep, ops.matmul(queries, block), -np.inf)
+            sim = ops.matmul(queries, block)
+            if not cosine:
+                sim = 2.0 * sim - norms
+            sim = ops.where(keep, sim, -np.inf)
             top_sim, where = ops.top_k(ops.concatenate([top_sim, sim], axis=1), k=k)
             all_ids = ops.concatenate([top_ids, ops.broadcast_to(ids, (q_block, r_block))], 1)
             top_ids = ops.take_along_axis(all_ids, where, axis=1)
         n = min(q_block, len(query_emb) - start)
-        yield (start, ops.convert_to_numpy(top_sim)[:n],
+        top = ops.convert_to_numpy(top_sim)[:n]
+        if not cosine:
+            top = np.minimum(top - query_norms[:n].astype(np.float32), 0.0)
+        yield (start, top,
                ops.convert_to_numpy(top_ids)[:n].astype(np.int64))
 
 

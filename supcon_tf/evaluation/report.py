@@ -158,11 +158,11 @@ def retrieval_lines(retrieval):
     """Markdown table rows of {embedding name: `retrieval_metrics` result} (none if empty)."""
     if not retrieval:
         return []
-    keys = [k for k in next(iter(retrieval.values())) if k != "num_queries"]
-    lines = ["## Retrieval", "", "| embedding | queries | " + " | ".join(keys) + " |",
-             "|---|---|" + "---|" * len(keys)]
+    keys = [k for k in next(iter(retrieval.values())) if k not in ("num_queries", "ranking")]
+    lines = ["## Retrieval", "", "| embedding | ranking | queries | " + " | ".join(keys) + " |",
+             "|---|---|---|" + "---|" * len(keys)]
     for name, values in retrieval.items():
-        lines.append(f"| {name} | {values['num_queries']} | "
+        lines.append(f"| {name} | {values.get('ranking', 'cosine')} | {values['num_queries']} | "
                      + " | ".join(_percent(values[k]) for k in keys) + " |")
     return lines + [""]
 

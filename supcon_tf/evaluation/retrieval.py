@@ -1,9 +1,14 @@
-"""Retrieval metrics of embeddings: Recall@k, mAP@R and R-precision (Musgrave et al. 2020).
+"""Retrieval metrics of embeddings: Recall@k, precision@k, MRR, mAP@R, R-precision
+(Musgrave et al. 2020), and the NMI of k-means clusters.
 
-Each query ranks the reference set by cosine similarity (ties: the lower reference
-index first). With R the number of references of the query's class:
+Each query ranks the reference set by cosine similarity, or by L2 distance with
+`ranking="l2"` (ties: the lower reference index first); the result's "ranking" says
+which. With R the number of references of the query's class:
   * Recall@k: the fraction of queries with at least one same-class reference among
     their k nearest (the metric-learning "Recall@k" of Oh Song et al. 2016);
+  * precision@k: the fraction of same-class references among the k nearest;
+  * MRR: the mean of 1 / rank of the first same-class reference, within the k_max
+    nearest (0 beyond; k_max below);
   * R-precision: the fraction of same-class references among the R nearest;
   * mAP@R: (1/R) sum_{i<=R} P(i) rel(i), with P(i) the precision at rank i and rel(i)
     whether rank i is of the query's class.
@@ -17,9 +22,9 @@ memory O(chunk_size * (chunk_size + k_max)), k_max = max(max(ks), largest R).
 import numpy as np
 
 from supcon_tf.evaluation.embed import as_class_ids
-from supcon_tf.evaluation.knn import nearest_neighbours
+from supcon_tf.evaluation.knn import RANKINGS, nearest_neighbours
 from supcon_tf.inputs import check_finite
-from supcon_tf.validation import check_positive
+from supcon_tf.validation import check_choice, check_positive
 
 DEFAULT_KS = (1, 2, 4, 8)
 
@@ -37,10 +42,11 @@ def _check_set(embeddings, labels, where):
 
 
 def retrieval_metrics(query_emb, query_labels, ref_emb=None, ref_labels=None, ks=DEFAULT_KS,
-                      chunk_size=1024):
-    """{"recall@k" for k in ks, "map@r", "r_precision", "num_queries"} (see module).
+                      chunk_size=1024, ranking="cosine"):
+    """{"recall@k", "precision@k" for k in ks, "mrr", "map@r", "r_precision",
+    "num_queries", "ranking"} (see module).
 
-    `ref_emb=None`: leave-one-out within the query set.
+    `ref_emb=None`: leave-one-out within the query set. `ranking`: "cosine" or "l2".
     """
     query_emb, query_labels = _check_set(query_emb, query_labels, "query")
     leave_one_out = ref_emb is None
@@ -66,9 +72,10 @@ def retrieval_metrics(query_emb, query_labels, ref_emb=None, ref_labels=None, ks
     k_max = min(num_refs, max(max(ks), int(relevant.max(initial=0))))
 
     hits = {k: 0.0 for k in ks}
-    total_map, total_precision, used = 0.0, 0.0, 0
+    precision_k = {k: 0.0 for k in ks}
+    total_map, total_precision, total_rr, used = 0.0, 0.0, 0.0, 0
     for start, _, ids in nearest_neighbours(query_emb, ref_emb, k_max, chunk_size,
-                                            leave_one_out=leave_one_out):
+                                            leave_one_out=leave_one_out, ranking=ranking):
         labels = query_labels[start:start + len(ids)]
         r = relevant[start:start + len(ids)]
         rel = ref_labels[ids] == labels[:, None]  # [n, k_max]
@@ -77,13 +84,38 @@ def retrieval_metrics(query_emb, query_labels, ref_emb=None, ref_labels=None, ks
         within_r = ranks[None] <= r[:, None]
         for k in ks:
             hits[k] += float(np.sum(np.any(rel[has, :k], axis=1)))
+            precision_k[k] += float(np.sum(np.mean(rel[has, :k], axis=1)))
+        first = np.argmax(rel, axis=1)
+        total_rr += float(np.sum(np.where(np.any(rel, axis=1), 1.0 / (first + 1), 0.0)[has]))
         precision_at = np.cumsum(rel, axis=1) / ranks[None]
         safe_r = np.maximum(r, 1)
         total_map += float(np.sum((np.sum(precision_at * rel * within_r, 1) / safe_r)[has]))
         total_precision += float(np.sum((np.sum(rel * within_r, 1) / safe_r)[has]))
         used += int(np.sum(has))
     result = {f"recall@{k}": hits[k] / used if used else float("nan") for k in ks}
+    result.update({f"precision@{k}": precision_k[k] / used if used else float("nan")
+                   for k in ks})
+    result["mrr"] = total_rr / used if used else float("nan")
     result["map@r"] = total_map / used if used else float("nan")
     result["r_precision"] = total_precision / used if used else float("nan")
     result["num_queries"] = used
+    result["ranking"] = ranking
     return result
+
+
+def clustering_nmi(embeddings, labels, ranking="cosine", seed=0):
+    """NMI between the class ids and k-means clusters (k = number of classes) of the
+    embeddings (unit rows for `ranking="cosine"`), as Musgrave et al. report it.
+
+    Needs scikit-learn (KMeans, normalized_mutual_info_score)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    check_choice("ranking", ranking, RANKINGS)
+    embeddings, labels = _check_set(embeddings, labels, "query")
+    if ranking == "cosine":
+        embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1,
+                                                            keepdims=True), 1e-12)
+    clusters = KMeans(len(np.unique(labels)), n_init=1, random_state=seed).fit_predict(
+        embeddings.astype(np.float64))
+    return float(normalized_mutual_info_score(labels, clusters))

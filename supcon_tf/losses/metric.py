@@ -6,36 +6,20 @@ and class ids [batch], and returns float32 (float64 kept) per-anchor losses [bat
 samples are the anchors against the global batch (`pairwise.global_pairs`); an anchor
 without a positive or a negative in the global batch gets 0, as in the contrastive loss.
 Masks are constants (mining picks pairs, gradients flow through the picked scores).
+Distances, miners and reducers are the parts of `distances`, `miners`, `reducers`.
 """
 
 from keras import ops
 
 from supcon_tf import distribute
 from supcon_tf.inputs import check_labels
+from supcon_tf.losses import distances, miners, reducers
 from supcon_tf.losses.contrastive import masked_logsumexp
-from supcon_tf.losses.pairwise import (
-    DISTANCES,
-    check_embeddings,
-    global_pairs,
-    pairwise_distance,
-    pairwise_similarity,
-)
+from supcon_tf.losses.pairwise import check_embeddings, global_pairs
 from supcon_tf.validation import check_choice, check_positive
 
-TRIPLET_MINING = ("batch_hard", "semi_hard")
+TRIPLET_MINING = miners.TRIPLET_MINERS
 TRIPLET_AVERAGES = ("pairs", "anchors")
-
-
-def _masked_max(values, mask):
-    """Row-wise max of `values` where `mask` (0 on empty rows) and whether the row had any."""
-    nonempty = ops.any(mask > 0, axis=-1)
-    best = ops.max(ops.where(mask > 0, values, float("-inf")), axis=-1)
-    return ops.where(nonempty, best, 0.0), nonempty
-
-
-def _masked_min(values, mask):
-    best, nonempty = _masked_max(-values, mask)
-    return -best, nonempty
 
 
 def _log1p_sum_exp(values, mask):
@@ -44,123 +28,138 @@ def _log1p_sum_exp(values, mask):
     return ops.where(nonempty, ops.softplus(log_sum), 0.0), nonempty
 
 
-def check_triplet_options(margin, mining, distance, average="pairs"):
+def _reduce_per_anchor(loss, labels, reducer):
+    """A per-anchor loss through `reducer` (None: the mean over all anchors, as is)."""
+    if reducer is None:
+        return loss
+    return reducers.get(reducer)(ops.expand_dims(loss, 1), ops.ones_like(loss)[:, None], labels)
+
+
+def check_triplet_options(margin, mining, distance, average="pairs", reducer=None):
+    """The triplet loss's options as objects: (miner, distance, reducer)."""
     check_positive("margin", margin, allow_zero=True)
-    check_choice("mining", mining, TRIPLET_MINING)
-    check_choice("distance", distance, DISTANCES)
     check_choice("average", average, TRIPLET_AVERAGES)
+    miner = miners.check_output(miners.get(mining, "mining"), "triplets", "TripletLoss")
+    if reducer is None:
+        one_per_anchor = isinstance(miner, (miners.BatchHardMiner, miners.BatchEasyHardMiner))
+        reducer = "per_anchor" if one_per_anchor or average == "anchors" else "mean"
+    return miner, distances.get(distance), reducers.get(reducer)
 
 
 def triplet_loss(embeddings, labels, *, margin=0.2, mining="batch_hard", distance="cosine",
-                 soft_margin=False, average="pairs"):
-    """Triplet loss per anchor, shape [batch].
+                 soft_margin=False, average="pairs", reducer=None, memory=None):
+    """Triplet loss per anchor, shape [batch]: [margin + d(a, p) - d(a, n)]_+ per triplet.
 
-    mining="batch_hard" (Hermans et al. 2017): per anchor, the farthest positive and
-    the nearest negative of the batch: [margin + d(a, p) - d(a, n)]_+.
-    mining="semi_hard" (Schroff et al. 2015, FaceNet; as TF-Addons'
-    `triplet_semihard_loss`): every positive p of the anchor with the nearest negative
-    farther than p (else the farthest negative). `average="pairs"` (the default, as
-    TF-Addons) weighs every (anchor, positive) pair of the global batch equally: the
-    mean of the returned per-anchor values is the mean over all positive pairs;
-    `average="anchors"` gives each anchor the mean over its own positives, then weighs
-    the anchors equally (the two differ on batches whose classes are unbalanced; on
-    class-balanced P x K batches they agree). Batch-hard has one triplet per anchor. `soft_margin=True` replaces the hinge by log(1 + exp(d(a, p) -
-    d(a, n))) (Hermans et al.; `margin` is then unused). `distance`: "cosine"
-    (1 - cosine similarity) or "squared_l2" (on the embeddings as given).
-    Semi-hard mining holds a [local, global, global] tensor.
+    `mining`: a triplet miner (`supcon_tf.losses.miners`) or its name. "batch_hard"
+    (the default; Hermans et al. 2017): per anchor, the farthest positive and the
+    nearest negative. "semi_hard" (Schroff et al. 2015, FaceNet; TF-Addons'
+    `triplet_semihard_loss` rule): every positive with the nearest negative farther than
+    it, else the farthest negative. Also "batch_easy_hard", "all", "distance_weighted".
+    `reducer` (`supcon_tf.losses.reducers`): by default "per_anchor" for the miners with
+    one triplet per anchor (Hermans et al.: the mean over the batch's anchors, 0 for an
+    anchor without a triplet) and for `average="anchors"`; otherwise "mean" over the
+    triplets (`average="pairs"`, TF-Addons' mean over all (anchor, positive) pairs of
+    the global batch). `soft_margin=True` replaces the hinge by log(1 + exp(d(a, p) -
+    d(a, n))) (Hermans et al.; `margin` is then unused). `distance`
+    (`supcon_tf.losses.distances`, a similarity s used as 1 - s or -s): "cosine" (the
+    default), "squared_l2" and "l2" on the embeddings as given, "l2_unit" (pytorch-
+    metric-learning's default), "dot", or an object. `memory`: the cross-batch memory's
+    (embeddings, labels, valid), more references (`pairwise.global_pairs`).
     """
-    check_triplet_options(margin, mining, distance, average)
+    miner, distance, reducer = check_triplet_options(margin, mining, distance, average,
+                                                     reducer)
     embeddings, labels = check_embeddings(embeddings, labels)
-    global_embeddings, positives, negatives = global_pairs(embeddings, labels)
-    d = pairwise_distance(embeddings, global_embeddings, distance)
+    references, positives, negatives = global_pairs(embeddings, labels, memory)
+    d = distance.dissimilarity(embeddings, references)
 
     def hinge(x):
         return ops.softplus(x) if soft_margin else ops.relu(x + float(margin))
 
-    if mining == "batch_hard":
-        hardest_positive, has_positive = _masked_max(d, positives)
-        hardest_negative, has_negative = _masked_min(d, negatives)
-        loss = hinge(hardest_positive - hardest_negative)
-        return ops.where(ops.logical_and(has_positive, has_negative), loss, 0.0)
-    # Semi-hard: [anchor, positive, negative] comparisons.
-    d_ap = ops.expand_dims(d, 2)
-    d_an = ops.expand_dims(d, 1)
-    neg = ops.expand_dims(negatives, 1) * ops.ones_like(d_ap)
-    outside = neg * ops.cast(ops.greater(d_an, d_ap), d.dtype)
-    nearest_outside, has_outside = _masked_min(d_an * ops.ones_like(d_ap), outside)
-    farthest, has_negative = _masked_max(d, negatives)
-    chosen = ops.where(has_outside, nearest_outside, ops.expand_dims(farthest, 1))
-    pair_loss = hinge(d - chosen) * positives
-    count = ops.sum(positives, axis=1)
-    if average == "anchors":
-        loss = ops.divide_no_nan(ops.sum(pair_loss, axis=1), count)
-    else:  # Every replica's anchors: the global pair count and anchor count.
-        counts = distribute.cross_replica_concat(count)[0]
-        pairs_per_anchor = ops.sum(counts) / ops.cast(ops.shape(counts)[0], counts.dtype)
-        loss = ops.divide_no_nan(ops.sum(pair_loss, axis=1), pairs_per_anchor)
-    return ops.where(has_negative, loss, 0.0)
+    triplets = miner(d, positives, negatives, embeddings, references)
+    if triplets.dense is None:
+        d_an = ops.take_along_axis(d, triplets.negative_index, axis=1)
+        return reducer(hinge(d - d_an), triplets.positive, labels)
+    terms = hinge(ops.expand_dims(d, 2) - ops.expand_dims(d, 1))
+    rows = ops.shape(d)[0]
+    return reducer(ops.reshape(terms, (rows, -1)), ops.reshape(triplets.dense, (rows, -1)),
+                   labels)
 
 
-def check_multi_similarity_options(alpha, beta, base, epsilon):
+def check_multi_similarity_options(alpha, beta, base, epsilon, distance="cosine",
+                                   miner=None, reducer=None):
     check_positive("alpha", alpha)
     check_positive("beta", beta)
     check_positive("epsilon", epsilon, allow_zero=True)
     del base  # Any threshold in [-1, 1] or beyond is meaningful.
+    return (distances.require_similarity(distance, "MultiSimilarityLoss"),
+            miners.MultiSimilarityMiner(epsilon) if miner is None else miners.get(miner),
+            None if reducer is None else reducers.get(reducer))
 
 
 def multi_similarity_loss(embeddings, labels, *, alpha=2.0, beta=50.0, base=0.5,
-                          epsilon=0.1):
+                          epsilon=0.1, distance="cosine", miner=None, reducer=None,
+                          memory=None):
     """Multi-similarity loss (Wang et al., CVPR 2019, Eq. 12 with the mining of Eq. 10-11).
 
-    With S the cosine similarities, an anchor keeps the negatives with
-    S_ik + epsilon > min over its positives of S_ij, and the positives with
-    S_ij - epsilon < max over its negatives of S_ik; its loss is
+    With S the similarities (`distance`: "cosine", the paper's, or "dot"), an anchor
+    keeps the pairs its miner keeps (default `MultiSimilarityMiner(epsilon)`: the
+    negatives with S_ik + epsilon > min over its positives of S_ij, and the positives
+    with S_ij - epsilon < max over its negatives of S_ik); its loss is
     1/alpha log(1 + sum_P exp(-alpha (S_ij - base))) + 1/beta log(1 + sum_N exp(beta
     (S_ik - base))), 0 when either kept set is empty (as the official code skips it).
+    Default reducer: the mean over all anchors of the batch (the paper's Eq. 12,
+    1/m sum_i); `reducer` takes any of `supcon_tf.losses.reducers`.
     """
-    check_multi_similarity_options(alpha, beta, base, epsilon)
+    distance, miner, reducer = check_multi_similarity_options(alpha, beta, base, epsilon,
+                                                              distance, miner, reducer)
     embeddings, labels = check_embeddings(embeddings, labels)
-    global_embeddings, positives, negatives = global_pairs(embeddings, labels)
-    s = pairwise_similarity(embeddings, global_embeddings)
-    fixed = ops.stop_gradient(s)
-    hardest_positive, _ = _masked_min(fixed, positives)
-    hardest_negative, _ = _masked_max(fixed, negatives)
-    keep_negatives = negatives * ops.cast(
-        ops.greater(fixed + epsilon, ops.expand_dims(hardest_positive, 1)), s.dtype)
-    keep_positives = positives * ops.cast(
-        ops.less(fixed - epsilon, ops.expand_dims(hardest_negative, 1)), s.dtype)
+    references, positives, negatives = global_pairs(embeddings, labels, memory)
+    s = distance.similarity(embeddings, references)
+    kept = miners.mine_pairs(miner, distance.dissimilarity(embeddings, references),
+                             positives, negatives, embeddings, references)
     alpha, beta, base = float(alpha), float(beta), float(base)
-    positive_term, has_positive = _log1p_sum_exp(-alpha * (s - base), keep_positives)
-    negative_term, has_negative = _log1p_sum_exp(beta * (s - base), keep_negatives)
+    positive_term, has_positive = _log1p_sum_exp(-alpha * (s - base), kept.positive)
+    negative_term, has_negative = _log1p_sum_exp(beta * (s - base), kept.negative)
     loss = positive_term / alpha + negative_term / beta
-    return ops.where(ops.logical_and(has_positive, has_negative), loss, 0.0)
+    loss = ops.where(ops.logical_and(has_positive, has_negative), loss, 0.0)
+    return _reduce_per_anchor(loss, labels, reducer)
 
 
-def check_circle_options(gamma, margin):
+def check_circle_options(gamma, margin, distance="cosine", miner=None, reducer=None):
     check_positive("gamma", gamma)
     check_positive("margin", margin, allow_zero=True)
+    return (distances.require_similarity(distance, "CircleLoss"),
+            None if miner is None else miners.get(miner),
+            None if reducer is None else reducers.get(reducer))
 
 
-def circle_loss(embeddings, labels, *, gamma=80.0, margin=0.4):
+def circle_loss(embeddings, labels, *, gamma=80.0, margin=0.4, distance="cosine", miner=None,
+                reducer=None, memory=None):
     """Circle loss (Sun et al., CVPR 2020, Eq. 6 with the margins of Eq. 8) per anchor.
 
-    With cosine similarities s, alpha_p = [1 + m - s_p]_+ and alpha_n = [s_n + m]_+
-    (constants, as in the official code), Delta_p = 1 - m and Delta_n = m:
-    log(1 + sum_N exp(gamma alpha_n (s_n - Delta_n)) sum_P exp(-gamma alpha_p (s_p -
-    Delta_p))); 0 for an anchor without a positive or a negative. Defaults as Keras'
-    `Circle` loss.
+    With similarities s (`distance`: "cosine", the paper's, or "dot"), alpha_p =
+    [1 + m - s_p]_+ and alpha_n = [s_n + m]_+ (constants, as in the official code),
+    Delta_p = 1 - m and Delta_n = m: log(1 + sum_N exp(gamma alpha_n (s_n - Delta_n))
+    sum_P exp(-gamma alpha_p (s_p - Delta_p))) over all pairs, or those of `miner`;
+    0 for an anchor without a positive or a negative. Defaults as Keras' `Circle` loss;
+    default reducer: the mean over all anchors (the paper's batch mean).
     """
-    check_circle_options(gamma, margin)
+    distance, miner, reducer = check_circle_options(gamma, margin, distance, miner, reducer)
     embeddings, labels = check_embeddings(embeddings, labels)
-    global_embeddings, positives, negatives = global_pairs(embeddings, labels)
-    s = pairwise_similarity(embeddings, global_embeddings)
+    references, positives, negatives = global_pairs(embeddings, labels, memory)
+    s = distance.similarity(embeddings, references)
+    if miner is not None:
+        positives, negatives = miners.mine_pairs(
+            miner, distance.dissimilarity(embeddings, references), positives, negatives,
+            embeddings, references)
     gamma, margin = float(gamma), float(margin)
     alpha_p = ops.stop_gradient(ops.relu(1.0 + margin - s))
     alpha_n = ops.stop_gradient(ops.relu(s + margin))
     log_p, has_positive = masked_logsumexp(-gamma * alpha_p * (s - (1.0 - margin)), positives)
     log_n, has_negative = masked_logsumexp(gamma * alpha_n * (s - margin), negatives)
     valid = ops.logical_and(has_positive, has_negative)
-    return ops.where(valid, ops.softplus(ops.where(valid, log_p + log_n, 0.0)), 0.0)
+    loss = ops.where(valid, ops.softplus(ops.where(valid, log_p + log_n, 0.0)), 0.0)
+    return _reduce_per_anchor(loss, labels, reducer)
 
 
 def check_proxy_anchor_options(alpha, delta):

@@ -4,8 +4,8 @@ The metric losses (triplet, multi-similarity, circle) compare each local sample 
 anchors) with every sample of the global batch: `global_pairs` gathers embeddings and
 labels once through `supcon_tf.distribute.cross_replica_concat` and builds the
 positive / negative masks with the contrastive loss's own `positive_pair_mask`, so
-SupCon and the metric losses agree on what a positive is. Scores are cosine
-similarities of L2-normalized embeddings, or distances (`pairwise_distance`).
+SupCon and the metric losses agree on what a positive is. Scores come from a
+`supcon_tf.losses.distances` object.
 """
 
 from keras import ops
@@ -13,9 +13,7 @@ from keras import ops
 from supcon_tf import distribute
 from supcon_tf.inputs import check_finite, check_labels, check_rank, check_same_size
 from supcon_tf.losses.contrastive import positive_pair_mask
-from supcon_tf.validation import check_choice
-
-DISTANCES = ("cosine", "squared_l2")
+from supcon_tf.losses.distances import CosineSimilarity
 
 
 def check_embeddings(embeddings, labels, where="embeddings"):
@@ -39,30 +37,31 @@ def check_embeddings(embeddings, labels, where="embeddings"):
 
 def pairwise_similarity(a, b):
     """Cosine similarities [len(a), len(b)] of the rows of `a` and `b`."""
-    return ops.matmul(ops.normalize(a, axis=-1), ops.transpose(ops.normalize(b, axis=-1)))
+    return CosineSimilarity().pairwise(a, b)
 
 
-def pairwise_distance(a, b, distance="cosine"):
-    """[len(a), len(b)] distances: "cosine" (1 - cosine similarity) or "squared_l2"."""
-    check_choice("distance", distance, DISTANCES)
-    if distance == "cosine":
-        return 1.0 - pairwise_similarity(a, b)
-    squared = (ops.sum(ops.square(a), axis=1, keepdims=True)
-               + ops.expand_dims(ops.sum(ops.square(b), axis=1), 0)
-               - 2.0 * ops.matmul(a, ops.transpose(b)))
-    return ops.maximum(squared, 0.0)
+def global_pairs(embeddings, labels, memory=None):
+    """(references, positives, negatives) for the local anchors.
 
-
-def global_pairs(embeddings, labels):
-    """(global embeddings, positives, negatives) for the local anchors.
-
-    Masks are float [local, global]: positives share the anchor's class (the anchor
-    itself excluded), negatives do not. Under a `tf.distribute` strategy the global
-    batch is every replica's, in replica order.
+    Masks are float [local, references]: positives share the anchor's class (the
+    anchor itself excluded), negatives do not. Under a `tf.distribute` strategy the
+    references are every replica's batch, in replica order; `memory` = (embeddings
+    [M, dim], class ids [M], valid [M] bool), a cross-batch memory, appends M more
+    references (the rows not valid are in neither mask).
     """
     global_embeddings, offset = distribute.cross_replica_concat(embeddings)
     global_labels = distribute.cross_replica_concat(labels)[0]
     local, total = ops.shape(embeddings)[0], ops.shape(global_embeddings)[0]
     diagonal = ops.one_hot(ops.arange(local) + offset, total, dtype=embeddings.dtype)
     same = positive_pair_mask(labels, global_labels, diagonal)
-    return global_embeddings, same - diagonal, 1.0 - same
+    positives, negatives = same - diagonal, 1.0 - same
+    if memory is None:
+        return global_embeddings, positives, negatives
+    values, memory_labels, valid = memory
+    valid = ops.expand_dims(ops.cast(valid, embeddings.dtype), 0)
+    same = ops.cast(ops.equal(ops.expand_dims(ops.cast(labels, "int32"), 1),
+                              ops.expand_dims(ops.cast(memory_labels, "int32"), 0)),
+                    embeddings.dtype)
+    references = ops.concatenate([global_embeddings, ops.cast(values, embeddings.dtype)], 0)
+    return (references, ops.concatenate([positives, same * valid], 1),
+            ops.concatenate([negatives, (1.0 - same) * valid], 1))

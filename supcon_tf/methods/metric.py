@@ -11,6 +11,12 @@ class). Batches are `(views, class ids)`; class-balanced batches
 With a `ProxyAnchorLoss` the model owns the proxies: a `Proxies` layer built from the
 loss, whose similarities to the embeddings are `y_pred["proxy_similarity"]`, trained
 at the loss's `lr_multiplier` times the optimizer's learning rate.
+
+Cross-batch memory (XBM, Wang et al., CVPR 2020) with `xbm_size > 0`: a
+`FeatureQueue` of the last `xbm_size` embeddings (unit rows) and their class ids,
+the global batch enqueued after each step's loss, serves as extra references for a
+pair- or triplet-based loss (triplet, multi-similarity, circle) from step
+`xbm_start_step` on (the paper's warm-up: early embeddings drift too fast to reuse).
 """
 
 from keras import ops
@@ -18,8 +24,10 @@ from keras import ops
 from supcon_tf.losses import METRIC_LOSSES, MultiSimilarityLoss, SupConLoss
 from supcon_tf.losses.metric_classes import DEFAULT_METRIC_LOSS
 from supcon_tf.methods.base import ContrastiveModel
+from supcon_tf.methods.queue import FeatureQueue
 from supcon_tf.optimizers.multipliers import set_lr_multiplier
 from supcon_tf.registry import register
+from supcon_tf.validation import check_int
 
 
 def _flat(x):
@@ -41,14 +49,31 @@ class MetricLearning(ContrastiveModel):
         kwargs = dict(kwargs)
         return METRIC_LOSSES.lookup(kwargs.pop("name", DEFAULT_METRIC_LOSS)), kwargs
 
-    def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
+    def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, xbm_size=0,
+                 xbm_start_step=0, **kwargs):
         super().__init__(encoder, head=head, loss=loss, augmenter=augmenter, probe=probe,
                          **kwargs)
         make_proxies = getattr(self.method_loss, "proxy_layer", None)
         self.proxies = make_proxies() if make_proxies is not None else None
+        self.xbm_size = check_int("xbm_size", xbm_size, 0)
+        self.xbm_start_step = check_int("xbm_start_step", xbm_start_step, 0)
+        if self.xbm_size and not getattr(self.method_loss, "takes_memory", False):
+            raise ValueError(
+                "`xbm_size` (cross-batch memory) needs a pair- or triplet-based loss "
+                f"(triplet, multi_similarity, circle); received xbm_size={xbm_size} with "
+                f"{type(self.method_loss).__name__}. Set xbm_size=0 or change the loss.")
+        self.memory = None
 
     def build(self, input_shape):
         super().build(input_shape)
+        if self.xbm_size and self.memory is None:
+            self.memory = FeatureQueue(self.xbm_size, self.head.output_dim, with_labels=True,
+                                       name="xbm")
+            # Training steps seen (the optimizer's counter is out of reach of JAX's
+            # stateless loss), for `xbm_start_step`.
+            self.xbm_step = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                            trainable=False, name="xbm_step",
+                                            aggregation="only_first_replica")
         if self.proxies is not None and not self.proxies.built:
             self.proxies.build((None, self.head.output_dim))
         self._set_proxy_learning_rate()
@@ -84,4 +109,29 @@ class MetricLearning(ContrastiveModel):
         y = None if y is None else repeat(y)
         if sample_weight is not None:
             sample_weight = repeat(sample_weight)
-        return self.method_loss(y, _flat(y_pred[key]), sample_weight)
+        if self.memory is None:
+            return self.method_loss(y, _flat(y_pred[key]), sample_weight)
+        return self.method_loss.call_with_memory(y, _flat(y_pred[key]), self._memory_rows(),
+                                                 sample_weight)
+
+    def _memory_rows(self):
+        """(embeddings, labels, valid) of the memory; none valid before `xbm_start_step`."""
+        started = ops.greater_equal(self.xbm_step.value, self.xbm_start_step)
+        return (self.memory.values, self.memory.labels,
+                ops.logical_and(self.memory.filled, started))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if training and self.memory is not None:  # After the loss has read the memory.
+            projection = y_pred["projection"]
+            labels = ops.reshape(ops.cast(y, "int32"), (-1,))
+            if projection.shape[1] > 1:
+                labels = ops.repeat(labels, projection.shape[1], axis=0)
+            self.memory.enqueue(_flat(projection), labels)
+            self.xbm_step.assign(self.xbm_step.value + 1)
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(xbm_size=self.xbm_size, xbm_start_step=self.xbm_start_step)
+        return config
