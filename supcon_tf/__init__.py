@@ -12,6 +12,7 @@ from supcon_tf import distribute, encoders, heads, losses, methods, registry
 from supcon_tf.heads import LinearHead, ProjectionHead, Prototypes
 from supcon_tf.losses import (
     BYOLLoss,
+    DINOLoss,
     MoCoLoss,
     QueueSupConLoss,
     SimCLRLoss,
@@ -23,6 +24,7 @@ from supcon_tf.losses import (
 )
 from supcon_tf.methods import (
     BYOL,
+    DINO,
     ContrastiveModel,
     CrossEntropyClassifier,
     FeatureQueue,
@@ -54,6 +56,8 @@ __all__ = [
     "BYOLLoss",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "DINO",
+    "DINOLoss",
     "FeatureQueue",
     "LinearClassifier",
     "LinearHead",

@@ -3,8 +3,8 @@
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
-its queue) and the linear stage for two steps on the same global batches under
-MirroredStrategy on
+its queue), DINO (its center) and the linear stage for two steps on the same global batches
+under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
 (case, strategy), the gradients of the first step (and the weights it started from),
 the losses and metrics `fit` reported and every final weight (BatchNorm moving
@@ -71,6 +71,11 @@ def build(case):
         model = methods.SimSiam(encoder, head, predictor_dim=4)
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
+    elif case == "dino":  # Center over the global batch; the teacher's BN synchronized.
+        model = methods.DINO(encoder, head, out_dim=6, momentum=0.9, total_steps=STEPS,
+                             loss=losses.DINOLoss(teacher_temperature=0.05,
+                                                  warmup_teacher_temperature=0.04,
+                                                  warmup_teacher_temperature_steps=1))
     else:
         model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
@@ -148,4 +153,4 @@ def main(out_dir, replicas, cases):
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "proxy_anchor", "moco", "supcon_moco",
-                          "byol", "simsiam", "swav", "linear"])
+                          "byol", "simsiam", "swav", "dino", "linear"])

@@ -39,6 +39,8 @@ SPECS = {
                 dict(hidden_dims=(8,), output_dim=8, output_batch_norm=True, normalize=False),
                 2),
     "swav": (dict(num_prototypes=5, queue_size=BATCH), dict(hidden_dims=(8,), output_dim=4), 2),
+    "dino": (dict(out_dim=6, freeze_last_layer_steps=1),  # total_steps: taken from fit.
+             dict(hidden_dims=(8,), output_dim=4, use_batch_norm=False, activation="gelu"), 3),
 }
 
 

@@ -1,10 +1,13 @@
 """Heads: the projection MLP (SimSiam's projector and predictor too), the linear
-classifier, the online linear probe and SwAV's prototypes."""
+classifier, the online linear probe, SwAV's prototypes and DINO's weight-normalized
+last layer."""
 
 from supcon_tf.heads.linear import LinearHead
 from supcon_tf.heads.probe import OnlineProbe, as_probe
 from supcon_tf.heads.proxies import Proxies
 from supcon_tf.heads.projection import ProjectionHead
 from supcon_tf.heads.prototypes import Prototypes
+from supcon_tf.heads.weight_norm import WeightNormLinear
 
-__all__ = ["LinearHead", "OnlineProbe", "ProjectionHead", "Prototypes", "Proxies", "as_probe"]
+__all__ = ["LinearHead", "OnlineProbe", "ProjectionHead", "Prototypes", "Proxies",
+           "WeightNormLinear", "as_probe"]

@@ -5,6 +5,7 @@
 
 from supcon_tf.methods.byol import BYOL
 from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
+from supcon_tf.methods.dino import DINO
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
@@ -32,6 +33,7 @@ METHODS.register("byol")(BYOL)
 METHODS.register("metric")(MetricLearning)
 METHODS.register("simsiam")(SimSiam)
 METHODS.register("swav")(SwAV)
+METHODS.register("dino")(DINO)
 
 
 def get(name, **kwargs):
@@ -44,6 +46,7 @@ __all__ = [
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "DINO",
     "FeatureQueue",
     "GradientCache",
     "GradientCacheSimCLR",
