@@ -209,13 +209,14 @@ def test_bench_epoch_quick_table(tmp_path):
 
 
 def test_bench_momentum_quick_table(tmp_path):
-    rows, appended = run_tool("bench_momentum", tmp_path=tmp_path)
-    assert [r["method"] for r in rows] == ["simclr", "moco", "byol", "ema+queue"]
+    rows, appended = run_tool("bench_momentum", "--methods", "simclr", "moco", "byol", "dino",
+                              tmp_path=tmp_path)
+    assert [r["method"] for r in rows] == ["simclr", "moco", "byol", "dino", "ema+queue"]
     for r in rows:
         assert float(r["step (s)"]) > 0
-    assert rows[0]["vs SimCLR"] == "1.00x" and rows[3]["vs SimCLR"].endswith("% of moco")
+    assert rows[0]["vs SimCLR"] == "1.00x" and rows[4]["vs SimCLR"].endswith("% of moco")
     assert rows[0]["trainable params"] == rows[1]["trainable params"]  # The teacher is not.
-    assert "Momentum teacher: MoCo v2 and BYOL vs SimCLR" in appended
+    assert "Momentum teacher: moco, byol, dino vs SimCLR" in appended
 
 
 def test_bench_export_quick_table(tmp_path):

@@ -1,17 +1,21 @@
-"""Cost of the momentum teacher over a SimCLR step: MoCo v2 and BYOL vs SimCLR, in one process.
+"""Cost of the momentum teacher over a SimCLR step: MoCo v2, BYOL, DINO vs SimCLR, in one process.
 
 Rows (one process, the steps of all methods alternated so that each sees the same machine
-state; median step shown):
+state; median step shown; `--methods` picks them, simclr first):
   simclr    supcon_tf.methods.SimCLR(resnet, ProjectionHead): the baseline step
   moco      supcon_tf.methods.MoCo, queue 4,096: + key-encoder forward, EMA, enqueue
   byol      supcon_tf.methods.BYOL: + predictor, target forward on both views, EMA
+  dino      supcon_tf.methods.DINO with the paper's head (MLP 2048-2048-256, GELU, 65,536
+            prototypes): + teacher forward on both (global) views, EMA, center
   ema+queue MoCo's `teacher.update()` and `queue.enqueue(keys)` alone, compiled, per step
+            (with moco)
 The "vs SimCLR" column is the step-time ratio; for the ema+queue row it is its share of a
 MoCo step (the issue's target: under 5%). A separate tool from bench_step.py (SupCon
 vs bare Keras vs PyTorch), which it reuses for the BENCHMARKS.md section.
 
   python tools/bench_momentum.py             # ResNet-18, CIFAR stem, batch 64, appended
   python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
+  python tools/bench_momentum.py --methods simclr dino   # the DINO row
 """
 
 import argparse
@@ -33,8 +37,12 @@ def build(name, width, size, batch):
     encoder = encoders.resnet(18, stem="cifar", width_multiplier=width,
                               input_shape=(size, size, 3))
     head = ProjectionHead(output_dim=128, normalize=name != "byol")
+    if name == "dino":  # The paper's head; 512 prototypes for the tiny --quick model.
+        head = ProjectionHead((2048, 2048), 256, use_batch_norm=False, activation="gelu")
     kwargs = dict(moco=dict(queue_size=max(4096, 2 * batch)),
-                  byol=dict(total_steps=1000, predictor_hidden_dims=(512,))).get(name, {})
+                  byol=dict(total_steps=1000, predictor_hidden_dims=(512,)),
+                  dino=dict(total_steps=1000, out_dim=512 if width < 1 else 65536)
+                  ).get(name, {})
     model = methods.get(name, encoder=encoder, head=head, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return model
@@ -48,18 +56,19 @@ def measure(args):
     rng = np.random.default_rng(0)
     views = tf.constant(rng.random((args.batch, 2, args.size, args.size, 3), np.float32))
     labels = tf.constant(rng.integers(0, 10, args.batch).astype("int32"))
-    models = {n: build(n, args.width, args.size, args.batch) for n in ("simclr", "moco", "byol")}
+    models = {n: build(n, args.width, args.size, args.batch) for n in args.methods}
     steps = {n: (lambda m=m: float(m.train_on_batch(views, labels))) for n, m in models.items()}
-    moco = models["moco"]
-    keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
+    if "moco" in models:
+        moco = models["moco"]
+        keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
 
-    @tf.function
-    def ema_and_queue():
-        moco.teacher.update()
-        moco.queue.enqueue(keys)
-        return moco.teacher.step.value
+        @tf.function
+        def ema_and_queue():
+            moco.teacher.update()
+            moco.queue.enqueue(keys)
+            return moco.teacher.step.value
 
-    steps["ema+queue"] = lambda: int(ema_and_queue())
+        steps["ema+queue"] = lambda: int(ema_and_queue())
     for step in steps.values():
         for _ in range(args.warmup):
             step()
@@ -95,7 +104,12 @@ def main(argv=None):
     parser.add_argument("--append", default=None,
                         help="markdown file (default: BENCHMARKS.md, none with --quick)")
     parser.add_argument("--note", action="append", default=[])
+    parser.add_argument("--methods", nargs="+", default=["simclr", "moco", "byol"],
+                        choices=["simclr", "moco", "byol", "dino"],
+                        help="methods to time (simclr first: the baseline)")
     args = parser.parse_args(argv)
+    if args.methods[0] != "simclr":
+        parser.error("--methods must start with simclr (the baseline of the ratios)")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     args.width, args.size = (0.125, 16) if args.quick else (1.0, 32)
     if args.quick:
@@ -109,7 +123,10 @@ def main(argv=None):
                  "method, alternated (A B C D D C B A ...) in one process, TensorFlow "
                  "backend, no XLA; the median step is shown. ResNet-18 (CIFAR stem) on "
                  f"{args.size}x{args.size} images, 2 views."]
-        append_section(append, "Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)",
+        title = ("Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)"
+                 if args.methods == ["simclr", "moco", "byol"] else
+                 f"Momentum teacher: {', '.join(args.methods[1:])} vs SimCLR (CPU)")
+        append_section(append, title,
                        command_line("bench_momentum.py", argv), notes + args.note, text)
     return 0
 
