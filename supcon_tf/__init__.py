@@ -13,6 +13,7 @@ from supcon_tf.heads import LinearHead, ProjectionHead, Prototypes
 from supcon_tf.losses import (
     BYOLLoss,
     BarlowTwinsLoss,
+    DINOLoss,
     MoCoLoss,
     NNCLRLoss,
     QueueSupConLoss,
@@ -27,6 +28,7 @@ from supcon_tf.losses import (
 from supcon_tf.methods import (
     BYOL,
     BarlowTwins,
+    DINO,
     ContrastiveModel,
     CrossEntropyClassifier,
     FeatureQueue,
@@ -62,6 +64,8 @@ __all__ = [
     "BarlowTwinsLoss",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "DINO",
+    "DINOLoss",
     "FeatureQueue",
     "LinearClassifier",
     "LinearHead",

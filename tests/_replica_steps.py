@@ -3,8 +3,9 @@
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
-its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, the linear stage
-and SupCon with per-replica BatchNorm (`local_bn`) for two steps on the same global batches
+its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, DINO (its
+center), the linear stage and SupCon with per-replica BatchNorm (`local_bn`) for two steps on
+the same global batches
 under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
 (case, strategy), how far the replicas' copies of each weight are apart, the gradients of
@@ -83,6 +84,11 @@ def build(case):
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
         model = methods.get(case, encoder=encoder, head=head)
+    elif case == "dino":  # Center over the global batch; the teacher's BN synchronized.
+        model = methods.DINO(encoder, head, out_dim=6, momentum=0.9, total_steps=STEPS,
+                             loss=losses.DINOLoss(teacher_temperature=0.05,
+                                                  warmup_teacher_temperature=0.04,
+                                                  warmup_teacher_temperature_steps=1))
     else:
         model = (methods.SupCon if case == "supcon" else methods.SimCLR)(encoder, head)
     model(keras.ops.zeros((2, 2, 8, 8, 1)))
@@ -167,4 +173,4 @@ if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
                           "supcon_moco", "byol", "simsiam", "swav", "nnclr", "barlow_twins",
-                          "vicreg", "linear"])
+                          "vicreg", "dino", "linear"])

@@ -1,4 +1,4 @@
-"""Independent float64 NumPy statements of SimSiam's and SwAV's losses, with loops.
+"""Independent float64 NumPy statements of SimSiam's, SwAV's and DINO's losses, with loops.
 
 SimSiam (Chen & He 2021, Algorithm 1): L = D(p1, z2) / 2 + D(p2, z1) / 2 with
 D(p, z) = -<p / |p|, z / |z|>; with V views, the mean over ordered pairs i != j.
@@ -11,6 +11,10 @@ NNCLR (Dwibedi et al. 2021, Eq. 1 and Algorithm 1): NN(z) = the support row of
 largest cosine with z; L_i = -log exp(nn_i . p_i / t) / sum_k exp(nn_i . p_k / t),
 nn = NN(z_a) and p = p_b normalized, k over the batch, averaged over the view pairs
 (a, b), a != b (the paper's L(NN1, p2) / 2 + L(NN2, p1) / 2).
+DINO (Caron et al. 2021, Algorithm 1 and the official `DINOLoss`): for each teacher
+(global) view i and student view v != i, H(P_t, P_s) = -sum_k P_t[k] log P_s[k] with
+P_t = softmax((t_i - c) / tau_t) and P_s = softmax(s_v / tau_s); a sample's loss is
+the mean over those pairs. The center's update: c <- m c + (1 - m) mean(t).
 """
 
 import math
@@ -105,3 +109,33 @@ def nnclr_reference(projections, predictions, support, support_mask=None, temper
                 log_sum = top + math.log(sum(math.exp(l - top) for l in logits))
                 out[i] += (log_sum - logits[i]) / (views * (views - 1))
     return out
+def _softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def dino_reference(student, teacher, center, student_temperature=0.1,
+                   teacher_temperature=0.04):
+    s = np.asarray(student, np.float64)
+    t = np.asarray(teacher, np.float64)
+    c = np.asarray(center, np.float64)
+    batch, views, _ = s.shape
+    out = np.zeros(batch)
+    for b in range(batch):
+        pairs = 0
+        for i in range(t.shape[1]):
+            q = _softmax((t[b, i] - c) / teacher_temperature)
+            for v in range(views):
+                if v == i:
+                    continue
+                log_p = np.log(_softmax(s[b, v] / student_temperature))
+                out[b] -= float(np.dot(q, log_p))
+                pairs += 1
+        out[b] /= pairs
+    return out
+
+
+def dino_center_reference(center, teacher, momentum=0.9):
+    t = np.asarray(teacher, np.float64)
+    return momentum * np.asarray(center, np.float64) + (1 - momentum) * t.reshape(
+        -1, t.shape[-1]).mean(axis=0)

@@ -28,6 +28,7 @@ CORE_TESTS = {
     "tests/test_simsiam_swav_losses.py": {},
     "tests/test_redundancy_losses.py": {},
     "tests/test_nnclr_loss.py": {},
+    "tests/test_dino.py": {},
 }
 
 

@@ -43,6 +43,7 @@ NAMES = {
     "method_kwargs.momentum_schedule": ["constant", "cosine"],
     "loss.distance": ["squared_l2", "cosine"],
     "loss.mining": ["batch_hard", "semi_hard"],
+    "head.activation": ["gelu", "relu"],
 }
 # Keys at None: a value of their declared type.
 SIZES = {"views.image_size": (24, 24), "dataset.image_size": (40, 40),

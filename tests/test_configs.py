@@ -19,7 +19,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav",
          "digits_barlow_twins", "digits_vicreg", "cifar10_barlow_twins", "cifar10_vicreg",
          "imagenet_barlow_twins", "imagenet_vicreg",
-         "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr"]
+         "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr",
+         "digits_dino", "cifar10_dino", "imagenet_dino"]
 
 
 def _module(name):
@@ -70,7 +71,8 @@ def test_unknown_config_argument_is_refused():
 @pytest.mark.parametrize("name, shape", [("cifar10_supcon", (32, 32, 3)),
                                          ("imagenet_simclr", (64, 64, 3)),
                                          ("digits_supcon", (8, 8, 1)),
-                                         ("imagenet_swav", (64, 64, 3))])
+                                         ("imagenet_swav", (64, 64, 3)),
+                                         ("imagenet_dino", (64, 64, 3))])
 def test_local_variants_build_small_encoders(name, shape):
     config = schema.resolve(_module(name).get_config("local"))
     if config["views"]["image_size"] is not None:
@@ -122,6 +124,10 @@ PAPER = {
     "imagenet_nnclr": dict(method="nnclr", encoder="resnet50", stem="imagenet", batch=4096,
                            temperature=0.1, optimizer="lars", lr=0.3, epochs=1000,
                            method_kwargs=dict(queue_size=98304, predictor_hidden_dims=(4096,))),
+    "imagenet_dino": dict(method="dino", encoder="vit_small", stem=None, batch=1024,
+                          temperature=None, optimizer="adamw", lr=0.0005, epochs=800,
+                          method_kwargs=dict(out_dim=65536, momentum=0.996,
+                                             weight_decay_end=0.4)),
 }
 
 
@@ -131,7 +137,7 @@ def test_paper_settings(name):
     c = schema.resolve(_module(name).get_config())
     assert c["method"] == want["method"]
     assert c["encoder"]["name"] == want["encoder"]
-    assert c["encoder"]["kwargs"]["stem"] == want["stem"]
+    assert c["encoder"]["kwargs"].get("stem") == want["stem"]
     assert c["pretrain"]["batch_size"] == want["batch"]
     assert c["pretrain"]["optimizer"] == want["optimizer"]
     assert c["pretrain"]["learning_rate"] == want["lr"]
@@ -152,5 +158,16 @@ def test_paper_settings(name):
             2, 6, (96, 96))
         assert tuple(m["global_scale"]) == (0.14, 1.0) and tuple(m["local_scale"]) == (0.05, 0.14)
         assert c["method_kwargs"]["num_prototypes"] == 3000 and c["loss"]["epsilon"] == 0.05
+    if want["method"] == "dino":  # ViT-S/16, 2 x 224 + 8 x 96, temperatures, decay, clip.
+        m = c["views"]["multicrop"]
+        assert c["encoder"]["kwargs"]["patch_size"] == 16
+        assert (c["views"]["num_views"], m["local_views"], tuple(m["local_size"])) == (
+            2, 8, (96, 96))
+        assert tuple(m["global_scale"]) == (0.4, 1.0) and tuple(m["local_scale"]) == (0.05, 0.4)
+        assert (c["loss"]["student_temperature"], c["loss"]["warmup_teacher_temperature"],
+                c["loss"]["teacher_temperature"]) == (0.1, 0.04, 0.07)
+        assert c["pretrain"]["weight_decay"] == 0.04
+        assert c["pretrain"]["optimizer_kwargs"]["clipnorm"] == 3.0
+        assert tuple(c["head"]["hidden_dims"]) == (2048, 2048) and c["head"]["output_dim"] == 256
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc

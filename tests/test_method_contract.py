@@ -43,6 +43,8 @@ SPECS = {
     "vicreg": (dict(), dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     "nnclr": (dict(queue_size=12, predictor_hidden_dims=(8,)),  # 2 steps of 8: wraps.
               dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
+    "dino": (dict(out_dim=6, freeze_last_layer_steps=1),  # total_steps: taken from fit.
+             dict(hidden_dims=(8,), output_dim=4, use_batch_norm=False, activation="gelu"), 3),
 }
 
 
@@ -109,7 +111,7 @@ def test_bad_batches_are_refused_with_their_name(name):
 
 
 # Methods whose forward pass advances state every step (a queue, a teacher, a step count).
-STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr"}
+STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr", "dino"}
 
 
 def test_gradient_accumulation_is_refused_where_state_advances_every_step():

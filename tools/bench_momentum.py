@@ -1,12 +1,14 @@
-"""Cost of a method's step over SimCLR's on the same encoder: MoCo v2, BYOL, NNCLR vs SimCLR.
+"""Cost of a method's step over SimCLR's on the same encoder: MoCo v2, BYOL, NNCLR, DINO, ...
 
 Rows (one process, the steps of all methods alternated so that each sees the same machine
-state; median step shown):
+state; median step shown; `--methods` picks them, simclr first):
   simclr    supcon_tf.methods.SimCLR(resnet, ProjectionHead): the baseline step
   moco      supcon_tf.methods.MoCo, queue 4,096: + key-encoder forward, EMA, enqueue
   byol      supcon_tf.methods.BYOL: + predictor, target forward on both views, EMA
   nnclr     supcon_tf.methods.NNCLR, support set 65,536: + predictor, nearest-neighbour
             search of both views in the support set, enqueue
+  dino      supcon_tf.methods.DINO with the paper's head (MLP 2048-2048-256, GELU, 65,536
+            prototypes): + teacher forward on both (global) views, EMA, center
   ema+queue MoCo's `teacher.update()` and `queue.enqueue(keys)` alone, compiled, per step
   nn+queue  NNCLR's nearest-neighbour search of both views and its enqueue alone, compiled
 The "vs SimCLR" column is the step-time ratio; for the ema+queue (nn+queue) row it is its
@@ -20,6 +22,7 @@ section.
   python tools/bench_momentum.py --methods simclr,nnclr   # SimCLR and NNCLR only
   python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
   python tools/bench_momentum.py --methods simclr,barlow_twins,vicreg
+  python tools/bench_momentum.py --methods simclr,dino   # the DINO row
 """
 
 DEFAULT_METHODS = ("simclr", "moco", "byol")
@@ -45,9 +48,13 @@ def build(name, width, size, batch):
     encoder = encoders.resnet(18, stem="cifar", width_multiplier=width,
                               input_shape=(size, size, 3))
     head = ProjectionHead(output_dim=128, normalize=name not in UNNORMALIZED)
+    if name == "dino":  # The paper's head; 512 prototypes for the tiny --quick model.
+        head = ProjectionHead((2048, 2048), 256, use_batch_norm=False, activation="gelu")
     kwargs = dict(moco=dict(queue_size=max(4096, 2 * batch)),
                   byol=dict(total_steps=1000, predictor_hidden_dims=(512,)),
-                  nnclr=dict(queue_size=65536, predictor_hidden_dims=(512,))).get(name, {})
+                  nnclr=dict(queue_size=65536, predictor_hidden_dims=(512,)),
+                  dino=dict(total_steps=1000, out_dim=512 if width < 1 else 65536)
+                  ).get(name, {})
     model = methods.get(name, encoder=encoder, head=head, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return model

@@ -230,7 +230,8 @@ def head(config):
     return ProjectionHead(hidden_dims=h["hidden_dims"], output_dim=h["output_dim"],
                           use_batch_norm=h["use_batch_norm"],
                           sync_batch_norm=h["sync_batch_norm"],
-                          output_batch_norm=h["output_batch_norm"], normalize=h["normalize"])
+                          output_batch_norm=h["output_batch_norm"], normalize=h["normalize"],
+                          activation=h["activation"])
 
 
 def loss(config, num_classes=None):

@@ -85,7 +85,8 @@ def default_values():
         encoder=dict(name="small_cnn", kwargs={}),
         head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
                   sync_batch_norm=False, output_batch_norm=False,
-                  normalize=True),  # normalize: False for BYOL and SimSiam
+                  normalize=True,  # normalize: False for BYOL and SimSiam
+                  activation="relu"),  # of the hidden layers: "relu" or "gelu" (DINO)
         loss={},
         # multicrop.local_views > 0: num_views global crops of image_size and that many
         # local crops of local_size (None: half the image size), views.MultiCrop.
@@ -245,6 +246,9 @@ def _check_values(c):
     _choice("precision", c["precision"], PRECISIONS)
     _choice("views.augment_on", c["views"]["augment_on"], AUGMENT_ON)
     _choice("dataset.corrupt", c["dataset"]["corrupt"], CORRUPT)
+    from supcon_tf.heads.projection import ACTIVATIONS  # Lazy, as `method_names`.
+
+    _choice("head.activation", c["head"]["activation"], ACTIVATIONS)
     for path in ("steps_per_execution", "keep_checkpoints", "views.num_views",
                  "head.output_dim", "dataset.shuffle_buffer", "eval.knn_k",
                  "eval.knn_temperature", "eval.plot_samples"):

@@ -1,4 +1,5 @@
-"""Encoders: ResNet family (CIFAR / ImageNet stems), a small CNN, and adapters.
+"""Encoders: ResNet family (CIFAR / ImageNet stems), ViT-Tiny / ViT-Small, a small CNN, and
+adapters.
 
 `get("resnet18", input_shape=(32, 32, 3), stem="cifar")` builds by name;
 `get(model)` accepts any `keras.Model`; `get("hub:PATH_OR_URL", trainable=False)` wraps
@@ -13,12 +14,15 @@ from supcon_tf.encoders.adapters import as_encoder
 from supcon_tf.encoders.hub import HubEncoderLayer, hub_encoder
 from supcon_tf.encoders.resnet import RESNET_LAYOUTS, batch_norm, resnet
 from supcon_tf.encoders.small import small_cnn
+from supcon_tf.encoders.vit import VARIANTS as VIT_VARIANTS, vit
 from supcon_tf.registry import Registry
 
 ENCODERS = Registry("encoder")
 for _depth in RESNET_LAYOUTS:
     ENCODERS.register(f"resnet{_depth}")(functools.partial(resnet, _depth))
 ENCODERS.register("small_cnn")(small_cnn)
+for _variant in VIT_VARIANTS:
+    ENCODERS.register(_variant)(functools.partial(vit, _variant))
 HUB_PREFIX = "hub:"
 
 
@@ -32,4 +36,4 @@ def get(identifier, **kwargs):
 
 
 __all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "as_encoder", "batch_norm", "get",
-           "hub_encoder", "resnet", "small_cnn"]
+           "hub_encoder", "resnet", "small_cnn", "vit"]

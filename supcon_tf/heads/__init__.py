@@ -1,5 +1,6 @@
 """Heads: the projection MLP (SimSiam's projector and predictor too), the linear
-classifier, the fine-tuning classifier, the online linear probe and SwAV's prototypes."""
+classifier, the fine-tuning classifier, the online linear probe, SwAV's prototypes and DINO's
+weight-normalized last layer."""
 
 from supcon_tf.heads.finetune import FineTuneHead
 from supcon_tf.heads.linear import LinearHead
@@ -7,6 +8,7 @@ from supcon_tf.heads.probe import OnlineProbe, as_probe
 from supcon_tf.heads.proxies import Proxies
 from supcon_tf.heads.projection import ProjectionHead
 from supcon_tf.heads.prototypes import Prototypes
+from supcon_tf.heads.weight_norm import WeightNormLinear
 
 __all__ = ["FineTuneHead", "LinearHead", "OnlineProbe", "ProjectionHead", "Prototypes", "Proxies",
-           "as_probe"]
+           "WeightNormLinear", "as_probe"]

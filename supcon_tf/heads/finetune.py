@@ -3,14 +3,14 @@
 import keras
 
 from supcon_tf.heads.linear import LinearHead
-from supcon_tf.heads.projection import apply_hidden, hidden_layers
+from supcon_tf.heads.projection import ACTIVATIONS, apply_hidden, hidden_layers
 from supcon_tf.registry import register
-from supcon_tf.validation import check_int
+from supcon_tf.validation import check_choice, check_int
 
 
 @register
 class FineTuneHead(keras.layers.Layer):
-    """`hidden_dims` Dense(-BN)-ReLU layers (a projection head's first ones, SimCLR's
+    """`hidden_dims` Dense(-BN)-`activation` layers (a projection head's first ones, SimCLR's
     `ft_proj_selector`), then a `LinearHead`; with none it is the `LinearHead` alone.
 
     `copy_hidden(projection)` takes the kept layers' weights from a built
@@ -18,13 +18,14 @@ class FineTuneHead(keras.layers.Layer):
     """
 
     def __init__(self, num_classes, hidden_dims=(), use_batch_norm=True,
-                 sync_batch_norm=False, **kwargs):
+                 sync_batch_norm=False, activation="relu", **kwargs):
         super().__init__(**kwargs)
         self.num_classes = check_int("num_classes", num_classes, minimum=2)
         self.hidden_dims = [check_int(f"hidden_dims[{i}]", d, minimum=1)
                             for i, d in enumerate(hidden_dims or ())]
         self.use_batch_norm = bool(use_batch_norm)
         self.sync_batch_norm = bool(sync_batch_norm)
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.linear = LinearHead(self.num_classes, dtype=self.dtype_policy)
 
     def build(self, input_shape):
@@ -33,7 +34,7 @@ class FineTuneHead(keras.layers.Layer):
         self.linear.build(shape)
 
     def call(self, inputs, training=False):
-        return self.linear(apply_hidden(self.hidden, inputs, training))
+        return self.linear(apply_hidden(self.hidden, inputs, training, self.activation))
 
     def copy_hidden(self, projection):
         """Assigns the first `len(hidden_dims)` hidden layers of `projection`."""
@@ -50,5 +51,5 @@ class FineTuneHead(keras.layers.Layer):
         config = super().get_config()
         config.update(num_classes=self.num_classes, hidden_dims=self.hidden_dims,
                       use_batch_norm=self.use_batch_norm,
-                      sync_batch_norm=self.sync_batch_norm)
+                      sync_batch_norm=self.sync_batch_norm, activation=self.activation)
         return config

@@ -5,7 +5,9 @@ from keras import layers, ops
 
 from supcon_tf.encoders.resnet import batch_norm
 from supcon_tf.registry import register
-from supcon_tf.validation import check_int
+from supcon_tf.validation import check_choice, check_int
+
+ACTIVATIONS = ("relu", "gelu")
 
 
 def hidden_layers(dims, input_shape, use_batch_norm, sync_batch_norm, dtype=None):
@@ -24,13 +26,13 @@ def hidden_layers(dims, input_shape, use_batch_norm, sync_batch_norm, dtype=None
     return hidden, shape
 
 
-def apply_hidden(hidden, x, training=False):
-    """Dense(-BN)-ReLU through the pairs of `hidden_layers`."""
+def apply_hidden(hidden, x, training=False, activation="relu"):
+    """Dense(-BN)-activation (one of ACTIVATIONS) through the pairs of `hidden_layers`."""
     for dense, bn in hidden:
         x = dense(x)
         if bn is not None:
             x = bn(x, training=training)
-        x = ops.relu(x)
+        x = ops.relu(x) if activation == "relu" else ops.gelu(x, approximate=False)
     return x
 
 
@@ -44,10 +46,14 @@ class ProjectionHead(keras.layers.Layer):
     output layer, which then has no bias: SimSiam's projector (Chen & He 2021) is
     `ProjectionHead((2048, 2048), 2048, output_batch_norm=True, normalize=False)`,
     and its bottleneck predictor `ProjectionHead((512,), 2048, normalize=False)`.
+    `activation` is that of the hidden layers: "relu", or "gelu" (DINO's head, Caron
+    et al. 2021: `ProjectionHead((2048, 2048), 256, use_batch_norm=False,
+    activation="gelu")`).
     """
 
     def __init__(self, hidden_dims=None, output_dim=128, use_batch_norm=True,
-                 sync_batch_norm=False, normalize=True, output_batch_norm=False, **kwargs):
+                 sync_batch_norm=False, normalize=True, output_batch_norm=False,
+                 activation="relu", **kwargs):
         super().__init__(**kwargs)
         self.hidden_dims = None if hidden_dims is None else [
             check_int(f"hidden_dims[{i}]", d, minimum=1) for i, d in enumerate(hidden_dims)]
@@ -56,6 +62,7 @@ class ProjectionHead(keras.layers.Layer):
         self.sync_batch_norm = bool(sync_batch_norm)
         self.normalize = bool(normalize)
         self.output_batch_norm = bool(output_batch_norm)
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
 
     def build(self, input_shape):
         dims = self.hidden_dims if self.hidden_dims is not None else [input_shape[-1]]
@@ -70,7 +77,7 @@ class ProjectionHead(keras.layers.Layer):
             self.out_bn.build(shape[:-1] + (self.output_dim,))
 
     def call(self, inputs, training=False):
-        x = self.out(apply_hidden(self.hidden, inputs, training))
+        x = self.out(apply_hidden(self.hidden, inputs, training, self.activation))
         if self.out_bn is not None:
             x = self.out_bn(x, training=training)
         if self.normalize:
@@ -85,5 +92,5 @@ class ProjectionHead(keras.layers.Layer):
         config.update(hidden_dims=self.hidden_dims, output_dim=self.output_dim,
                       use_batch_norm=self.use_batch_norm,
                       sync_batch_norm=self.sync_batch_norm, normalize=self.normalize,
-                      output_batch_norm=self.output_batch_norm)
+                      output_batch_norm=self.output_batch_norm, activation=self.activation)
         return config

@@ -1,10 +1,11 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
-losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's (with `sinkhorn_knopp`) and NNCLR's;
-Barlow Twins' and VICReg's (redundancy reduction)."""
+losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's (with `sinkhorn_knopp`), NNCLR's and
+DINO's; Barlow Twins' and VICReg's (redundancy reduction)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
 from supcon_tf.losses.classes import SimCLRLoss, SupConLoss
+from supcon_tf.losses.dino import DINOLoss, dino_loss
 from supcon_tf.losses.contrastive import (
     CONTRAST_MODES,
     DENOMINATOR_MODES,
@@ -40,6 +41,7 @@ from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
+    "DINOLoss",
     "MoCoLoss",
     "QueueSupConLoss",
     "CONTRAST_MODES",
@@ -69,6 +71,7 @@ __all__ = [
     "byol_loss",
     "collapse_std",
     "contrastive_loss",
+    "dino_loss",
     "moco_loss",
     "queue_supcon_loss",
     "simsiam_loss",

@@ -5,6 +5,7 @@
 
 from supcon_tf.methods.byol import BYOL
 from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
+from supcon_tf.methods.dino import DINO
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
@@ -37,6 +38,7 @@ METHODS.register("swav")(SwAV)
 METHODS.register("barlow_twins")(BarlowTwins)
 METHODS.register("vicreg")(VICReg)
 METHODS.register("nnclr")(NNCLR)
+METHODS.register("dino")(DINO)
 
 
 def get(name, **kwargs):
@@ -50,6 +52,7 @@ __all__ = [
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
+    "DINO",
     "FeatureQueue",
     "GradientCache",
     "GradientCacheSimCLR",

@@ -45,7 +45,7 @@ class MomentumModel(ContrastiveModel):
 
     def fit(self, *args, callbacks=None, **kwargs):
         if self.teacher.schedule == "cosine" and self.teacher.total_steps is None:
-            callbacks = [_ScheduleFromFit(self.teacher), *(callbacks or [])]
+            callbacks = [ScheduleFromFit(self.teacher), *(callbacks or [])]
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def target_views(self, num_views):
@@ -108,13 +108,15 @@ class MomentumModel(ContrastiveModel):
         return config
 
 
-class _ScheduleFromFit(keras.callbacks.Callback):
-    """Sets the teacher's `total_steps` to `fit`'s epochs x steps per epoch, before the
-    first step is traced (a schedule the constructor left open)."""
+class ScheduleFromFit(keras.callbacks.Callback):
+    """Sets the `total_steps` of the teacher (and of any other `schedules`, e.g. DINO's
+    weight decay) to `fit`'s epochs x steps per epoch, before the first step is traced
+    (a schedule the constructor left open)."""
 
-    def __init__(self, teacher):
+    def __init__(self, teacher, *schedules):
         super().__init__()
         self.teacher = teacher
+        self.schedules = schedules
 
     def on_train_begin(self, logs=None):
         steps, epochs = self.params.get("steps"), self.params.get("epochs")
@@ -123,4 +125,5 @@ class _ScheduleFromFit(keras.callbacks.Callback):
                 "The cosine momentum schedule needs `total_steps`, and `fit` cannot tell the "
                 "steps per epoch of this data (a dataset of unknown length); pass "
                 "total_steps= to the model or steps_per_epoch= to `fit`.")
-        self.teacher.total_steps = int(epochs) * int(steps)
+        for schedule in (self.teacher, *self.schedules):
+            schedule.total_steps = int(epochs) * int(steps)

@@ -1,4 +1,5 @@
-"""Optimizers by name (`get("lars", learning_rate=...)`), LARS, and learning-rate schedules.
+"""Optimizers by name (`get("lars", learning_rate=...)`), LARS, learning-rate schedules and
+a weight-decay schedule.
 
 `get` builds "lars" (this package's `LARS`) or Keras' own "sgd", "adam", "adamw" and
 "lamb" with the given keyword arguments; an unknown name raises a ValueError that
@@ -10,6 +11,7 @@ import keras
 from supcon_tf.optimizers.lars import DEFAULT_EXCLUDE, LARS
 from supcon_tf.optimizers.multipliers import set_lr_multiplier
 from supcon_tf.optimizers.schedules import SCALING_RULES, WarmupCosine, scale_learning_rate
+from supcon_tf.optimizers.weight_decay import CosineRamp, set_weight_decay_schedule
 from supcon_tf.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -27,5 +29,6 @@ def get(identifier, **kwargs):
     return OPTIMIZERS.get(identifier, **kwargs)
 
 
-__all__ = ["DEFAULT_EXCLUDE", "LARS", "OPTIMIZERS", "SCALING_RULES", "WarmupCosine", "get",
-           "scale_learning_rate", "set_lr_multiplier"]
+__all__ = ["DEFAULT_EXCLUDE", "LARS", "OPTIMIZERS", "SCALING_RULES", "CosineRamp",
+           "WarmupCosine", "get", "scale_learning_rate", "set_lr_multiplier",
+           "set_weight_decay_schedule"]
