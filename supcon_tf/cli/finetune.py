@@ -220,7 +220,7 @@ class FineTune:
                                 [dense.units for dense, _ in hidden],
                                 use_batch_norm=c["head"]["use_batch_norm"],
                                 sync_batch_norm=c["head"]["sync_batch_norm"],
-                                activation=pretrained.head.activation)
+                                activation=c["head"]["activation"])
             model = methods.LinearClassifier(encoder, self.target.num_classes,
                                              freeze_encoder=False, head=head)
             model.compile(optimizer=build.optimizer(f, self.steps_per_epoch(), "finetune"),
