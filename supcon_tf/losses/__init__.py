@@ -1,9 +1,10 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
-losses; MoCo's queue losses, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`)."""
+losses; MoCo's queue losses, CLIP's and SigLIP's, BYOL's, SimSiam's and SwAV's (with `sinkhorn_knopp`)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
 from supcon_tf.losses.classes import SimCLRLoss, SupConLoss
+from supcon_tf.losses.clip import CLIPLoss, SigLIPLoss, clip_loss, siglip_loss
 from supcon_tf.losses.contrastive import (
     CONTRAST_MODES,
     DENOMINATOR_MODES,
@@ -31,6 +32,10 @@ from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
 
 __all__ = [
     "BYOLLoss",
+    "CLIPLoss",
+    "SigLIPLoss",
+    "clip_loss",
+    "siglip_loss",
     "MoCoLoss",
     "QueueSupConLoss",
     "CONTRAST_MODES",
