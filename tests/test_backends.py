@@ -27,6 +27,7 @@ CORE_TESTS = {
     "tests/test_tolerance.py": {},
     "tests/test_multicrop.py": {},
     "tests/test_simsiam_swav_losses.py": {},
+    "tests/test_text.py": {},
 }
 
 

@@ -3,7 +3,8 @@
 `tests/_replica_steps.py` runs in subprocesses (the CPU is split into 4 logical
 devices before TensorFlow starts; one replica count per process) and trains
 SupCon, SimCLR, metric learning (triplet, proxy-anchor), MoCo, supervised MoCo, BYOL,
-SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step) and the
+SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its queue used in the second step), CLIP,
+SigLIP (computed chunk by chunk over the other replicas' texts) and the
 linear stage for two steps on the same global batches with synchronized BatchNorm. Here
 the first step's gradients, every final weight (BatchNorm moving statistics, teacher
 weights, queues and pointers included), the loss / top-1 / top-5 that `fit`
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 
 METRIC_CASES = ("metric", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
-CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "linear")
+CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "clip",
+         "siglip", "linear")
 REPLICAS = (1, 2, 4)
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3
 # Sinkhorn-Knopp iterations sums over 16 samples and 6 prototypes.

@@ -5,6 +5,7 @@
 
 from supcon_tf.methods.byol import BYOL
 from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
+from supcon_tf.methods.clip import CLIP
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
@@ -32,6 +33,7 @@ METHODS.register("byol")(BYOL)
 METHODS.register("metric")(MetricLearning)
 METHODS.register("simsiam")(SimSiam)
 METHODS.register("swav")(SwAV)
+METHODS.register("clip")(CLIP)
 
 
 def get(name, **kwargs):
@@ -41,6 +43,7 @@ def get(name, **kwargs):
 
 __all__ = [
     "BYOL",
+    "CLIP",
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
