@@ -86,7 +86,7 @@ def test_recall_at_k_hand_values():
     image = np.eye(3, dtype=np.float32)
     # Captions 0, 1 belong to image 0; caption 2 to image 1 but points at image 2.
     text = np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 0.1, 0.995]], np.float32)
-    got = zero_shot.image_text_recall(image, text, [0, 0, 1], ks=(1, 2))
+    got = zero_shot.image_text_recall(image, [0, 1, 2], text, [0, 0, 1], ks=(1, 2))
     # Images: 0 finds caption 0; 1's nearest is caption 1 (image 0's), then its own; 2 has
     # no caption (not a query). Captions: only 0 finds its image first; 1 and 2 second.
     assert got["image_to_text_recall@1"] == pytest.approx(1 / 2)

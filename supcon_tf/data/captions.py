@@ -22,7 +22,7 @@ TRAIN_TEMPLATES = ("a handwritten {}", "the digit {} written by hand", "a scan o
 TEST_TEMPLATES = ("a drawing of the digit {}", "the number {} in handwriting",
                   "an image of a {}")
 # Zero-shot prompts (CLIP's prompt ensembling: the class embedding is their mean).
-PROMPT_TEMPLATES = ("a handwritten {}", "a drawing of the digit {}", "the number {}")
+PROMPT_TEMPLATES = ("a handwritten {}", "the digit {}", "the number {}")
 
 
 def check_templates(templates, name="templates"):

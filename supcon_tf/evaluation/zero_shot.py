@@ -4,7 +4,7 @@ prompts and image<->text Recall@k.
 Zero-shot (Radford et al. 2021, Sec. 3.1.4): each class's embedding is the mean of the
 normalized embeddings of its prompts (one per template), normalized again; an image's class
 is the one whose embedding is most similar. Recall@k pairs each image with its own
-captions (`retrieval_metrics` with the image index as the label).
+captions (`retrieval_metrics` with keys as labels).
 """
 
 import numpy as np
@@ -58,13 +58,12 @@ def zero_shot_metrics(model, images, labels, class_names, templates, tokenizer=N
     return result
 
 
-def image_text_recall(image_emb, text_emb, text_image, ks=(1, 5)):
-    """{"image_to_text_recall@k", "text_to_image_recall@k"}: `text_image[j]` is the index of
-    caption j's image; an image's query hits if any of its captions is in its top k."""
-    image_ids = np.arange(len(image_emb))
-    text_image = np.asarray(text_image)
-    i2t = retrieval_metrics(image_emb, image_ids, text_emb, text_image, ks=ks)
-    t2i = retrieval_metrics(text_emb, text_image, image_emb, image_ids, ks=ks)
+def image_text_recall(image_emb, image_keys, text_emb, text_keys, ks=(1, 5)):
+    """{"image_to_text_recall@k", "text_to_image_recall@k"}: an image and a caption match
+    when their keys are equal (the image's index and each of its captions' image index; or,
+    where captions repeat, the caption's id), and a query hits if a match is in its top k."""
+    i2t = retrieval_metrics(image_emb, image_keys, text_emb, text_keys, ks=ks)
+    t2i = retrieval_metrics(text_emb, text_keys, image_emb, image_keys, ks=ks)
     result = {f"image_to_text_recall@{k}": i2t[f"recall@{k}"] for k in ks}
     result.update({f"text_to_image_recall@{k}": t2i[f"recall@{k}"] for k in ks})
     return result
