@@ -74,6 +74,17 @@ class CLIP(ContrastiveModel):
     """
 
     min_views = 1
+    default_loss = CLIPLoss
+
+    @classmethod
+    def resolve_loss(cls, kwargs):
+        """(loss class, its kwargs) from a config's `loss` dict: `name` ("clip" or
+        "siglip") picks the loss, the other keys are its arguments (e.g. scale_init)."""
+        kwargs = dict(kwargs)
+        name = kwargs.pop("name", "clip")
+        if name not in LOSSES:
+            raise unknown_name_error("loss", name, LOSSES)
+        return LOSSES[name], kwargs
 
     def __init__(self, encoder, head=None, text_encoder=None, text_head=None, loss=None,
                  tokenizer=None, augmenter=None, probe=None, **kwargs):
