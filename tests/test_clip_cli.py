@@ -4,9 +4,13 @@ Recall@k in metrics.json and the image-text SavedModel in export/image_text/."""
 
 import json
 import os
+import types
 
 import numpy as np
+import pytest
 
+from supcon_tf.cli import adapters
+from supcon_tf.cli.errors import UsageError
 from _cli_runs import latest_checkpoint, run_cli
 from tolerance import assert_close
 
@@ -61,3 +65,15 @@ def test_clip_cli_resume_metrics_and_export(tmp_path):
     scale = logits / cosine
     assert np.all(scale > 1.0) and np.all(scale <= 100.0)
     assert_close(logits, scale.mean() * cosine, terms=image.shape[1], magnitude=100.0)
+
+
+def _fake_run(**config):
+    return types.SimpleNamespace(config=config)
+
+
+def test_captions_section_is_refused_for_an_image_method_and_host_augmentation_for_clip():
+    assert adapters.for_run(_fake_run(method="simclr", captions={})) is None
+    with pytest.raises(UsageError, match="'captions' applies to the image-text methods"):
+        adapters.for_run(_fake_run(method="simclr", captions={"context_length": 8}))
+    with pytest.raises(UsageError, match="'views.augment_on' must be 'device'.*'host'"):
+        adapters.for_run(_fake_run(method="clip", views={"augment_on": "host"}))

@@ -139,13 +139,8 @@ class ImageText:
         import tensorflow as tf
 
         height, width, channels = self.run.input_shape
-
-        def load(path):
-            image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                                       expand_animations=False)
-            return tf.image.resize(tf.cast(image, tf.float32) / 255.0, (height, width))
-
-        ds = tf.data.Dataset.from_tensor_slices(paths).map(load).batch(256)
+        ds = tf.data.Dataset.from_tensor_slices(paths).map(
+            lambda path: cap.read_image(path, (height, width), channels)).batch(256)
         return np.concatenate(list(ds.as_numpy_iterator()))
 
     def write(self, workdir_path):
@@ -153,10 +148,20 @@ class ImageText:
         with open(workdir_path, "w") as f:
             json.dump(self.tokenizer.get_config(), f)
 
-    def export(self, model, folder):
-        """`image_text/`: the SavedModel with embed_image, embed_text and zero_shot."""
+    def export(self, model, folder, formats):
+        """`image_text/`: the SavedModel with embed_image, embed_text and zero_shot (with
+        the "saved_model" format, on TensorFlow; logged and skipped on another backend)."""
+        import keras
+
         from supcon_tf.export.image_text import export_image_text
 
+        if "saved_model" not in formats:
+            return None
+        if keras.backend.backend() != "tensorflow":
+            self.run.log(f"[export] export/image_text (embed_text, zero_shot) is written on "
+                         f"the TensorFlow backend only; skipped on {keras.backend.backend()!r} "
+                         "(the image tower's SavedModel is written).")
+            return None
         return export_image_text(model, os.path.join(folder, "image_text"),
                                  self.run.input_shape)
 

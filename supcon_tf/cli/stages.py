@@ -359,7 +359,7 @@ class Run:
                     pretrained.encoder, head, classifier.head, image_shape=self.input_shape),
                     self.input_shape)
                 if self.adapter is not None:
-                    self.adapter.export(pretrained, folder)
+                    self.adapter.export(pretrained, folder, formats)
                 if self.config["export"]["keras_file"]:
                     export.save_keras(os.path.join(folder, "model.keras"), classifier,
                                       overwrite=True)

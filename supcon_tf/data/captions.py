@@ -119,6 +119,17 @@ def pairs_from_folder(root, captions_file="captions.csv"):
     return files, captions
 
 
+def read_image(path, image_size=None, channels=3):
+    """Float32 [H, W, C] in [0, 1] of an image file (a string tensor), resized to
+    `image_size` (H, W) when given; TensorFlow ops, for `tf.data`."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
+                               expand_animations=False)
+    image = tf.cast(image, tf.float32) / 255.0
+    return tf.image.resize(image, image_size) if image_size is not None else image
+
+
 def pair_dataset(images, captions, tokenizer, batch_size, labels=None, shuffle_buffer=0,
                  seed=0, drop_remainder=True, image_size=None, channels=None):
     """`tf.data` of ({"images": float32 [b, H, W, C] in [0, 1], "tokens": int32 [b, L]},
@@ -135,10 +146,7 @@ def pair_dataset(images, captions, tokenizer, batch_size, labels=None, shuffle_b
 
     def load(image, caption, label):
         if image.dtype == tf.string:
-            image = tf.io.decode_image(tf.io.read_file(image), channels=channels or 3,
-                                       expand_animations=False)
-            if image_size is not None:
-                image = tf.image.resize(image, image_size)
+            return read_image(image, image_size, channels or 3), caption, label
         return tf.cast(image, tf.float32) / 255.0, caption, label
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder)
