@@ -47,7 +47,7 @@ def get_config(arg=None):
     c.captions = dict(captions_file="captions.csv", context_length=76, max_words=49_152,
                       prompt_templates=("a photo of a {}.", "a photo of the {}.",
                                         "a picture of a {}.", "an image of a {}."))
-    c.encoder = dict(name="resnet50", kwargs=dict(sync_batch_norm=True))
+    c.encoder = dict(name="resnet50", kwargs=dict(stem="imagenet", sync_batch_norm=True))
     c.head = dict(hidden_dims=(), output_dim=1024, use_batch_norm=False,
                   sync_batch_norm=False)
     c.method_kwargs = dict(text_encoder=dict(width=512, num_layers=12, num_heads=8))

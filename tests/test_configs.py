@@ -16,7 +16,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "digits_triplet", "digits_multisimilarity", "digits_proxyanchor",
          "digits_moco", "digits_supcon_moco", "digits_byol", "cifar10_moco", "cifar10_byol",
          "imagenet_moco", "imagenet_byol",
-         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav"]
+         "digits_simsiam", "digits_swav", "cifar10_simsiam", "cifar10_swav", "imagenet_swav",
+         "digits_clip", "digits_siglip", "coco_clip"]
 
 
 def _module(name):
@@ -106,6 +107,8 @@ PAPER = {
                             temperature=None, optimizer="sgd", lr=0.03, epochs=800),
     "imagenet_swav": dict(method="swav", encoder="resnet50", stem="imagenet", batch=4096,
                           temperature=0.1, optimizer="lars", lr=0.6, epochs=800),
+    "coco_clip": dict(method="clip", encoder="resnet50", stem="imagenet", batch=1024,
+                      temperature=None, optimizer="adamw", lr=5e-4, epochs=32),
 }
 
 
@@ -130,5 +133,11 @@ def test_paper_settings(name):
             2, 6, (96, 96))
         assert tuple(m["global_scale"]) == (0.14, 1.0) and tuple(m["local_scale"]) == (0.05, 0.14)
         assert c["method_kwargs"]["num_prototypes"] == 3000 and c["loss"]["epsilon"] == 0.05
+    if want["method"] == "clip":  # Scale 1/0.07 clipped at 100, wd 0.2, 12x512 text tower.
+        assert c["loss"]["name"] == "clip" and c["loss"]["max_scale"] == 100.0
+        assert c["loss"]["scale_init"] == 1 / 0.07  # The same expression: exact.
+        assert c["pretrain"]["weight_decay"] == 0.2
+        assert c["method_kwargs"]["text_encoder"] == dict(width=512, num_layers=12, num_heads=8)
+        assert c["captions"]["context_length"] == 76
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc
