@@ -6,16 +6,16 @@ r"""CLIP on COCO Captions with a ResNet-50: the paper's setting on a caption dat
 NOT RUN HERE (no COCO on this machine, no network): written for a user who has the data.
 Follows Radford et al., "Learning Transferable Visual Models From Natural Language
 Supervision" (ICML 2021), Sec. 2.4-2.5 and Appendix F, for its ResNet-50 row: the image
-tower a ResNet-50 (the paper's adds an attention pooling, this package's pools by
-average), a 12-layer, 512-wide, 8-head text Transformer that takes the end-of-text token,
-linear projections to a 1024-d shared embedding, the symmetric InfoNCE over the global
-batch with a learnable temperature initialized to 0.07 (logit scale 1/0.07, clipped at
-100), Adam with decoupled weight decay 0.2, learning rate 5e-4 with cosine decay after
-warmup, random square crops as the only augmentation (area 0.5-1 here), context 76 tokens. The paper trains
-32 epochs over 400M pairs at batch 32,768; COCO holds 118k images with 5 captions each, so
-this keeps the hyperparameters and uses the batch one accelerator host holds (1024).
-The vocabulary here is words from the training captions (49,152 at most, the size of the
-paper's byte-pair vocabulary), not byte pairs.
+tower a ResNet-50 (the paper's adds an attention pooling, this package's pools by average),
+a 12-layer, 512-wide, 8-head text Transformer that takes the end-of-text token, linear
+projections to a 1024-d shared embedding, the symmetric InfoNCE over the global batch with a
+learnable temperature initialized to 0.07 (logit scale 1/0.07, clipped at 100), Adam (beta_2
+0.999, epsilon 1e-8 for the ResNets) with decoupled weight decay 0.2, learning rate 5e-4
+with cosine decay after warmup, random square crops as the only augmentation (area 0.5-1
+here), context 76 tokens. The paper trains 32 epochs over 400M pairs at batch 32,768; COCO
+holds 118k images with 5 captions each, so this keeps the hyperparameters and uses the batch
+one accelerator host holds (1024). The vocabulary here is words from the training captions
+(49,152 at most, the size of the paper's byte-pair vocabulary), not byte pairs.
 
 Data layout (the `folder:` loader, `captions.captions_file` in each split's folder):
 
@@ -58,7 +58,7 @@ def get_config(arg=None):
                                jitter_p=0.0, grayscale_p=0.0, blur=False, blur_p=0.0))
 
     c.pretrain = dict(epochs=32, batch_size=1024, optimizer="adamw",
-                      optimizer_kwargs=dict(beta_1=0.9, beta_2=0.98, epsilon=1e-6),
+                      optimizer_kwargs=dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8),
                       learning_rate=5e-4, lr_scaling="none", warmup_epochs=2.0,
                       weight_decay=0.2, schedule="cosine")
     c.linear = dict(epochs=30, batch_size=1024, optimizer="sgd",

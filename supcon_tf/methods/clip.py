@@ -10,7 +10,6 @@ the linear probe and kNN evaluate.
 import copy
 
 import keras
-from keras import ops
 
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.heads.logit_scale import LogitScale
