@@ -4,8 +4,8 @@ Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, DINO (its
-center), the linear stage and SupCon with per-replica BatchNorm (`local_bn`) for two steps on
-the same global batches
+center), CLIP and SigLIP (chunked over the replicas' texts), the linear stage and SupCon with
+per-replica BatchNorm (`local_bn`) for two steps on the same global batches
 under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
 (case, strategy), how far the replicas' copies of each weight are apart, the gradients of
@@ -48,6 +48,9 @@ def data(case):
     images = (rng.random((n, 8, 8, 1)) + labels[:, None, None, None] / 4).astype("float32")
     if case == "linear":
         return images, labels
+    if case in ("clip", "siglip"):  # Captions naming the class: <start> class <end> <pad>.
+        tokens = np.stack([np.full(n, 2), labels + 4, np.full(n, 3), np.zeros(n)], 1)
+        return {"images": images, "tokens": tokens.astype("int32")}, labels
     views = np.stack([images + 0.1 * rng.standard_normal(images.shape) for _ in range(2)], 1)
     return views.astype("float32"), labels
 
@@ -80,6 +83,12 @@ def build(case):
         model = methods.SimSiam(encoder, head, predictor_dim=4)
     elif case == "nnclr":  # Step 2 searches the 16 rows of step 1; its enqueue wraps.
         model = methods.NNCLR(encoder, head, queue_size=24, predictor_hidden_dims=(16,))
+    elif case in ("clip", "siglip"):  # Two towers; SigLIP's loss chunked by replica.
+        model = methods.CLIP(encoder, ProjectionHead(hidden_dims=(), output_dim=8), loss=case,
+                             text_encoder=dict(vocab_size=8, context_length=4, width=8,
+                                               num_layers=1, num_heads=2))
+        model({"images": keras.ops.zeros((2, 8, 8, 1)), "tokens": keras.ops.zeros((2, 4))})
+        return model
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
@@ -140,7 +149,7 @@ def main(out_dir, replicas, cases):
             # loses eps * |w| / learning rate) and the samples one step's mean reduces.
             out.update({f"start:{i}": b for i, b in enumerate(before)})
             out["learning_rate"] = np.array(LEARNING_RATE)
-            out["samples"] = np.array(GLOBAL_BATCH * (x.shape[1] if x.ndim == 5 else 1))
+            out["samples"] = np.array(GLOBAL_BATCH * (x.shape[1] if np.ndim(x) == 5 else 1))
             out.update({f"weight:{i}": np.array(w) for i, w in enumerate(model.weights)})
             # Each weight's learning rate (the base rate times any per-variable multiplier,
             # e.g. Proxy-Anchor's proxies; 0 for weights no optimizer step moves): the
@@ -173,4 +182,4 @@ if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
                           "supcon_moco", "byol", "simsiam", "swav", "nnclr", "barlow_twins",
-                          "vicreg", "dino", "linear"])
+                          "vicreg", "dino", "clip", "siglip", "linear"])

@@ -21,6 +21,7 @@ CORE_TESTS = {
     "tests/test_knn.py": {},
     "tests/test_momentum_methods.py": {},
     "tests/test_metric_losses.py": {"JAX_ENABLE_X64": "1"},
+    "tests/test_clip_losses.py": {"JAX_ENABLE_X64": "1"},
     "tests/test_metric_method.py": {},
     "tests/test_retrieval.py": {},
     "tests/test_tolerance.py": {},
@@ -29,6 +30,7 @@ CORE_TESTS = {
     "tests/test_redundancy_losses.py": {},
     "tests/test_nnclr_loss.py": {},
     "tests/test_dino.py": {},
+    "tests/test_text.py": {},
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 from absl import flags
 
 from supcon_tf import encoders, methods, views
-from supcon_tf.cli import build, config_files, schema
+from supcon_tf.cli import adapters, build, config_files, schema
 from supcon_tf.cli.config_flag import parse_config as parse
 from supcon_tf.cli.errors import UsageError
 
@@ -44,6 +44,9 @@ NAMES = {
     "loss.distance": ["squared_l2", "cosine"],
     "loss.mining": ["batch_hard", "semi_hard"],
     "head.activation": ["gelu", "relu"],
+    "captions.captions_file": ["other.csv"],
+    "captions.class_names": [tuple("abcdefghij")],
+    "captions.prompt_templates": [("a {}", "the {}")],
 }
 # Keys at None: a value of their declared type.
 SIZES = {"views.image_size": (24, 24), "dataset.image_size": (40, 40),
@@ -73,6 +76,8 @@ def _kwargs_factory(path, c):
         return views.POLICIES.lookup(c["views"]["policy"])
     if path.endswith("optimizer_kwargs"):
         return build._base_optimizer_init()
+    if path == "captions":
+        return adapters._caption_settings
     method = methods.METHODS.lookup(c["method"] if c["method"] != "ce" else "supcon")
     return method.__init__ if path == "method_kwargs" else method.default_loss
 
@@ -88,9 +93,11 @@ def _some_kwargs(path, c):
 
 
 # The only valid values with the cross-entropy baseline's other keys (one view, on
-# the host, no multi-crop); metric learning's one view allows only its own method.
+# the host, no multi-crop); metric learning's one view allows only its own method, and
+# CLIP's (augmented on the device) too.
 ONLY = {"ce": {"method": "ce", "views.augment_on": "host", "views.multicrop.local_views": 0},
-        "metric": {"method": "metric"}}
+        "metric": {"method": "metric"},
+        "clip": {"method": "clip", "views.augment_on": "device"}}
 
 
 def new_value(path, default, c):

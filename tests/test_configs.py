@@ -20,7 +20,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "digits_barlow_twins", "digits_vicreg", "cifar10_barlow_twins", "cifar10_vicreg",
          "imagenet_barlow_twins", "imagenet_vicreg",
          "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr",
-         "digits_dino", "cifar10_dino", "imagenet_dino"]
+         "digits_dino", "cifar10_dino", "imagenet_dino",
+         "digits_clip", "digits_siglip", "coco_clip"]
 
 
 def _module(name):
@@ -128,6 +129,8 @@ PAPER = {
                           temperature=None, optimizer="adamw", lr=0.0005, epochs=800,
                           method_kwargs=dict(out_dim=65536, momentum=0.996,
                                              weight_decay_end=0.4)),
+    "coco_clip": dict(method="clip", encoder="resnet50", stem="imagenet", batch=1024,
+                      temperature=None, optimizer="adamw", lr=5e-4, epochs=32),
 }
 
 
@@ -169,5 +172,11 @@ def test_paper_settings(name):
         assert c["pretrain"]["weight_decay"] == 0.04
         assert c["pretrain"]["optimizer_kwargs"]["clipnorm"] == 3.0
         assert tuple(c["head"]["hidden_dims"]) == (2048, 2048) and c["head"]["output_dim"] == 256
+    if want["method"] == "clip":  # Scale 1/0.07 clipped at 100, wd 0.2, 12x512 text tower.
+        assert c["loss"]["name"] == "clip" and c["loss"]["max_scale"] == 100.0
+        assert c["loss"]["scale_init"] == 1 / 0.07  # The same expression: exact.
+        assert c["pretrain"]["weight_decay"] == 0.2
+        assert c["method_kwargs"]["text_encoder"] == dict(width=512, num_layers=12, num_heads=8)
+        assert c["captions"]["context_length"] == 76
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc

@@ -45,6 +45,10 @@ SPECS = {
               dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     "dino": (dict(out_dim=6, freeze_last_layer_steps=1),  # total_steps: taken from fit.
              dict(hidden_dims=(8,), output_dim=4, use_batch_norm=False, activation="gelu"), 3),
+    # Image-text pairs (0 views: images and captions, see `batches`); SigLIP's loss and bias.
+    "clip": (dict(loss="siglip", text_encoder=dict(vocab_size=8, context_length=4, width=8,
+                                                   num_layers=1, num_heads=2)),
+             dict(hidden_dims=(), output_dim=4), 0),
 }
 
 
@@ -64,8 +68,26 @@ def batches(name, steps=3, seed=0):
     num_views = SPECS[name][2]
     rng = np.random.default_rng(seed)
     labels = np.tile(np.arange(4), BATCH // 4 * steps)
+    if num_views == 0:  # Images and captions naming their class: <start> class <end>.
+        images = rng.random((BATCH * steps, SIZE, SIZE, 1)).astype("float32")
+        tokens = np.stack([np.full_like(labels, 2), labels + 4, np.full_like(labels, 3),
+                           np.zeros_like(labels)], 1).astype("int32")
+        return {"images": images + labels[:, None, None, None] / 8, "tokens": tokens}, labels
     views = rng.random((BATCH * steps, num_views, SIZE, SIZE, 1)).astype("float32")
     return views + labels[:, None, None, None, None] / 8, labels
+
+
+def take(x, rows):
+    """Rows of a batch's inputs (views, or a dict of images and tokens)."""
+    return keras.tree.map_structure(lambda a: a[rows], x)
+
+
+def with_nan(x):
+    """A copy of a batch's inputs with one NaN pixel."""
+    x = keras.tree.map_structure(np.copy, x)
+    images = x["images"] if isinstance(x, dict) else x
+    images[(3,) + (0,) * (images.ndim - 1)] = np.nan
+    return x
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -73,8 +95,8 @@ def test_fit_then_keras_round_trip_restores_every_variable(name, tmp_path):
     keras.utils.set_random_seed(0)
     model = build(name)
     views, labels = batches(name)
-    history = model.fit(views[:2 * BATCH], labels[:2 * BATCH], batch_size=BATCH, epochs=1,
-                        shuffle=False, verbose=0)
+    history = model.fit(take(views, slice(2 * BATCH)), labels[:2 * BATCH], batch_size=BATCH,
+                        epochs=1, shuffle=False, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
@@ -86,7 +108,7 @@ def test_fit_then_keras_round_trip_restores_every_variable(name, tmp_path):
         np.testing.assert_array_equal(ops.convert_to_numpy(loaded), ops.convert_to_numpy(saved),
                                       err_msg=saved.path)
     # Training goes on from the same state: the next step's loss and weights agree.
-    x, y = views[2 * BATCH:], labels[2 * BATCH:]
+    x, y = take(views, slice(2 * BATCH, None)), labels[2 * BATCH:]
     restored.compile(optimizer=keras.optimizers.SGD(0.05))
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     got = restored.train_on_batch(x, y, return_dict=True)["loss"]
@@ -104,10 +126,8 @@ def test_bad_batches_are_refused_with_their_name(name):
     if model.requires_labels:
         with pytest.raises(ValueError, match="labels"):
             model.fit(views, batch_size=BATCH, verbose=0)
-    bad = views.copy()
-    bad[3, 0, 2, 2, 0] = np.nan
     with pytest.raises(ValueError, match="must be finite"):
-        model.fit(bad, labels, batch_size=BATCH, verbose=0)
+        model.fit(with_nan(views), labels, batch_size=BATCH, verbose=0)
 
 
 # Methods whose forward pass advances state every step (a queue, a teacher, a step count).

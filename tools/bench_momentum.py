@@ -10,6 +10,8 @@ state; median step shown; `--methods` picks them, simclr first):
   dino      supcon_tf.methods.DINO with the paper's head (MLP 2048-2048-256, GELU, 65,536
             prototypes): + teacher forward on both (global) views, EMA, center
   ema+queue MoCo's `teacher.update()` and `queue.enqueue(keys)` alone, compiled, per step
+  clip      supcon_tf.methods.CLIP (`--methods simclr,clip,siglip`): the same image tower on
+  siglip    one image, plus a text Transformer on a caption, the CLIP or SigLIP loss
   nn+queue  NNCLR's nearest-neighbour search of both views and its enqueue alone, compiled
 The "vs SimCLR" column is the step-time ratio; for the ema+queue (nn+queue) row it is its
 share of a MoCo (NNCLR) step (the issue's target: under 5%). `--methods` compares other
@@ -23,6 +25,7 @@ section.
   python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
   python tools/bench_momentum.py --methods simclr,barlow_twins,vicreg
   python tools/bench_momentum.py --methods simclr,dino   # the DINO row
+  python tools/bench_momentum.py --methods simclr,clip,siglip   # the image-text section
 """
 
 DEFAULT_METHODS = ("simclr", "moco", "byol")
@@ -37,6 +40,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_step import ROOT, append_section, command_line, markdown_table  # noqa: E402
+
+CONTEXT = 16  # Caption tokens of the clip / siglip rows.
 
 
 def build(name, width, size, batch):
@@ -55,6 +60,15 @@ def build(name, width, size, batch):
                   nnclr=dict(queue_size=65536, predictor_hidden_dims=(512,)),
                   dino=dict(total_steps=1000, out_dim=512 if width < 1 else 65536)
                   ).get(name, {})
+    if name in ("clip", "siglip"):  # Image tower + a 4-layer, 256-wide text Transformer.
+        from supcon_tf.methods.clip import CLIP
+
+        model = CLIP(encoder, ProjectionHead(hidden_dims=(), output_dim=128), loss=name,
+                     text_encoder=dict(vocab_size=1000, context_length=CONTEXT,
+                                       width=256 if size > 16 else 16, num_layers=4,
+                                       num_heads=4))
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        return model
     model = methods.get(name, encoder=encoder, head=head, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return model
@@ -68,8 +82,13 @@ def measure(args):
     rng = np.random.default_rng(0)
     views = tf.constant(rng.random((args.batch, 2, args.size, args.size, 3), np.float32))
     labels = tf.constant(rng.integers(0, 10, args.batch).astype("int32"))
+    # Image-text pairs: one image (not two views) and a caption of CONTEXT tokens.
+    tokens = rng.integers(4, 1000, (args.batch, CONTEXT)).astype("int32")
+    tokens[:, 0], tokens[:, -1] = 2, 3
+    pairs = {"images": views[:, 0], "tokens": tf.constant(tokens)}
     models = {n: build(n, args.width, args.size, args.batch) for n in args.methods}
-    steps = {n: (lambda m=m: float(m.train_on_batch(views, labels))) for n, m in models.items()}
+    steps = {n: (lambda m=m, x=(pairs if n in ("clip", "siglip") else views):
+                 float(m.train_on_batch(x, labels))) for n, m in models.items()}
     keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
     if "moco" in models:
         moco = models["moco"]
@@ -151,7 +170,8 @@ def main(argv=None):
         notes = [f"{args.warmup} warm-up step(s) each, then {args.steps} timed steps per "
                  "method, alternated (A B C D D C B A ...) in one process, TensorFlow "
                  "backend, no XLA; the median step is shown. ResNet-18 (CIFAR stem) on "
-                 f"{args.size}x{args.size} images, 2 views."]
+                 f"{args.size}x{args.size} images, 2 views (CLIP / SigLIP: 1 image and a "
+                 f"{CONTEXT}-token caption into a 4-layer, 256-wide text Transformer)."]
         title = ("Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)"
                  if args.methods == DEFAULT_METHODS
                  else f"Step cost: {', '.join(args.methods[1:])} vs SimCLR (CPU)")

@@ -269,13 +269,14 @@ METHOD_RESERVED = ("encoder", "head", "loss", "augmenter", "probe", "total_steps
 
 
 def method(config, encoder_model, num_classes, multi_view=None, probe=False,
-           total_steps=None):
+           total_steps=None, extra=None):
     """The stage-1 model: any registered method (with an online linear probe on
     request), or the cross-entropy classifier.
 
     `method_kwargs` go to the method's constructor, checked against its signature;
     a method whose constructor takes `total_steps` (e.g. a momentum schedule over
-    training) gets the stage's number of steps.
+    training) gets the stage's number of steps; `extra` are arguments built from the
+    data (an image-text method's tokenizer, `cli.adapters`).
     """
     if config["method"] == "ce":
         return methods.CrossEntropyClassifier(encoder_model, num_classes=num_classes)
@@ -283,6 +284,7 @@ def method(config, encoder_model, num_classes, multi_view=None, probe=False,
     kwargs = dict(config.get("method_kwargs") or {})
     check_kwargs("method_kwargs", cls.__init__, kwargs, reserved=METHOD_RESERVED,
                  also=(methods.ContrastiveModel.__init__,))
+    kwargs.update(extra or {})
     if probe:
         kwargs["probe"] = num_classes
     if total_steps is not None and "total_steps" in inspect.signature(cls.__init__).parameters:

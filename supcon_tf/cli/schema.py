@@ -32,7 +32,7 @@ SCHEDULES = ("cosine", "constant")
 CORRUPT = ("error", "skip")
 
 # Keys whose value is a dict of keyword arguments for a factory named elsewhere.
-OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "method_kwargs",
+OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "method_kwargs", "captions",
               "pretrain.optimizer_kwargs",
               "linear.optimizer_kwargs", "finetune.optimizer_kwargs")
 # Keys whose default is None: the types they accept (the first is the type a
@@ -69,6 +69,7 @@ def default_values():
     return dict(
         method="supcon",
         method_kwargs={},  # the method's own arguments (e.g. MoCo's queue_size)
+        captions={},  # image-text methods' captions and templates (cli.adapters)
         seed=0,
         precision="float32",
         deterministic=False,  # deterministic TF ops and data order: bit-exact resumes

@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 
 from supcon_tf import data, distribute, evaluation, export, methods, views
-from supcon_tf.cli import build, checkpoint, files, schema, workdir as wd
+from supcon_tf.cli import adapters, build, checkpoint, files, schema, workdir as wd
 from supcon_tf.cli import finetune as ft
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.training import ResumableFit, summary_writer
@@ -101,14 +101,23 @@ class Run:
                     f"Config key 'pretrain.samples_per_class' ({per_class}) must be at most "
                     f"the samples of the smallest class of the training split: class "
                     f"{self.train_classes[counts.argmin()]} has {counts.min()}.")
+        # A method whose batches are not images alone (image-text) supplies its data,
+        # extra constructor arguments, metrics and exports.
+        self.adapter = adapters.for_run(self)
         with strategy.scope():
             model = build.method(config, build.encoder(config, self.input_shape),
                                  self.num_classes, total_steps=self.steps_per_epoch("pretrain")
-                                 * config["pretrain"]["epochs"])
+                                 * config["pretrain"]["epochs"], extra=self._method_extra())
         build.check_against_data(config, model, self.train_size)
 
+    def _method_extra(self):
+        return self.adapter.model_kwargs() if self.adapter is not None else None
+
     def steps_per_epoch(self, stage):
-        return self.train_size // self.config[stage]["batch_size"]
+        size = self.train_size
+        if stage == "pretrain" and self.adapter is not None:
+            size = self.adapter.train_size  # e.g. image-caption pairs
+        return size // self.config[stage]["batch_size"]
 
     def path(self, *parts):
         return wd.path(self.workdir, *parts)
@@ -202,12 +211,14 @@ class Run:
             model = build.method(c, encoder, self.num_classes, multi_view,
                                  probe=c["eval"]["online_probe"],
                                  total_steps=self.steps_per_epoch("pretrain")
-                                 * c["pretrain"]["epochs"])
+                                 * c["pretrain"]["epochs"], extra=self._method_extra())
             optimizer = build.optimizer(c["pretrain"], self.steps_per_epoch("pretrain"),
                                         "pretrain")
             model.compile(optimizer=optimizer, steps_per_execution=c["steps_per_execution"])
             optimizer = model.optimizer  # mixed_float16: wrapped for loss scaling
-            if c["method"] == "ce":
+            if self.adapter is not None:
+                dummy = self.adapter.dummy_input()
+            elif c["method"] == "ce":
                 dummy = np.zeros((1, *self.input_shape), "float32")
             elif self.multi_crop is not None:
                 dummy = tuple(np.zeros((1, *shape[1:]), "float32") for shape in
@@ -221,10 +232,11 @@ class Run:
     def _pretrain_fit(self, model, variables, callbacks=()):
         c = self.config
         num_views = 1 if c["method"] == "ce" else c["views"]["num_views"]
+        epoch_data = (self.adapter.epoch_data("pretrain") if self.adapter is not None else
+                      self._epoch_data("pretrain", c["views"]["policy"], c["views"]["kwargs"],
+                                       num_views, c["views"]["augment_on"]))
         return ResumableFit(
-            "pretrain", model, variables,
-            self._epoch_data("pretrain", c["views"]["policy"], c["views"]["kwargs"],
-                             num_views, c["views"]["augment_on"]),
+            "pretrain", model, variables, epoch_data,
             self.steps_per_epoch("pretrain"), c["pretrain"]["epochs"], c["seed"],
             self.path("checkpoints", "pretrain"), keep=c["keep_checkpoints"],
             checkpoint_every=c["checkpoint_every_steps"], log_dir=self.path("logs"),
@@ -295,6 +307,8 @@ class Run:
                 every_n_epochs=c["eval"]["knn_every_epochs"], k=c["eval"]["knn_k"],
                 temperature=c["eval"]["knn_temperature"]))
         self.training = self._pretrain_fit(model, variables, callbacks)
+        if self.adapter is not None and self.chief:
+            self.adapter.write(self.path("tokenizer.json"))
         self.training.run()
         self._built["pretrained"] = model
         return model
@@ -317,6 +331,8 @@ class Run:
         }
         if self.transfer:
             metrics["pretrain_dataset"] = self.config["dataset"]["name"]
+        if self.adapter is not None:  # e.g. zero-shot top-1 and image<->text Recall@k
+            metrics.update(self.adapter.metrics(pretrained))
         if self.chief:
             # The folder holds the stage's checkpoints already.
             wd.write_json(self.stage2_path("linear", wd.METRICS_FILE), metrics)
@@ -383,6 +399,8 @@ class Run:
                 export.write_formats(folder, formats, export.serving_model(
                     pretrained.encoder, head, classifier.head, image_shape=self.input_shape),
                     self.input_shape)
+                if self.adapter is not None:
+                    self.adapter.export(pretrained, folder, formats)
                 if self.config["export"]["keras_file"]:
                     export.save_keras(os.path.join(folder, "model.keras"), classifier,
                                       overwrite=True)
@@ -401,6 +419,7 @@ class Run:
                 class_names=self.class_names, classifier=classifier, config=self.config,
                 sample=e["plot_samples"], projector_sample=e["plot_samples"],
                 seed=self.config["seed"], reference_data=self.eval_data(self.train_data),
-                head=None if self.config["method"] == "ce" else pretrained.head)
+                head=None if self.config["method"] == "ce" else pretrained.head,
+                extra=None if self.adapter is None else self.adapter.metrics(pretrained))
         return {k: v.replace(folder, self.path("eval"), 1) for k, v in written.items()
                 if isinstance(v, str)}

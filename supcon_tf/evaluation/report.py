@@ -77,7 +77,8 @@ def classification_summary(logits, labels, num_classes):
 
 
 def linear_eval_report(workdir, classifier, eval_data, class_names, config=None,
-                       batch_size=256, title="Linear evaluation", retrieval=None):
+                       batch_size=256, title="Linear evaluation", retrieval=None,
+                       extra=None):
     """Evaluates a trained `classifier` (logits) on `eval_data` and writes the report files.
 
     `eval_data`: `(images, labels)` arrays or a `tf.data.Dataset` of such batches.
@@ -85,7 +86,8 @@ def linear_eval_report(workdir, classifier, eval_data, class_names, config=None,
     run's config (dict or ConfigDict), summarized in report.md and kept whole in
     report.json. Returns the report as a dict (also report.json's content), with
     the written files under "files". `retrieval`: {embedding name: `retrieval_metrics`
-    result}, reported next to the accuracy.
+    result}, reported next to the accuracy. `extra`: {name: value} of a method's own test
+    metrics (e.g. CLIP's zero-shot top-1), reported under "extra".
     """
     check_trained(classifier, "classifier")
     logits, labels = predict_with_labels(classifier, eval_data, batch_size=batch_size)
@@ -117,6 +119,7 @@ def linear_eval_report(workdir, classifier, eval_data, class_names, config=None,
         **summary,
         "class_names": class_names,
         "retrieval": retrieval or {},
+        "extra": dict(extra or {}),
         "settings": key_settings(config),
         "config": flatten_config(config),
         "files": files,
@@ -142,6 +145,11 @@ def markdown_report(report):
         "",
     ]
     lines += retrieval_lines(report.get("retrieval"))
+    if report.get("extra"):
+        lines += ["## Method metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_percent(v) if isinstance(v, float) else v} |"
+                  for k, v in report["extra"].items()]
+        lines.append("")
     if report["settings"]:
         lines += ["## Settings", "", "| setting | value |", "|---|---|"]
         lines += [f"| `{k}` | `{v}` |" for k, v in report["settings"].items()]

@@ -62,7 +62,7 @@ def retrieval_report(encoder, eval_data, reference_data=None, head=None, batch_s
 
 def evaluate_run(outdir, encoder, eval_data, class_names=None, classifier=None, config=None,
                  method="tsne", sample=2000, projector_sample=5000, seed=0, batch_size=256,
-                 reference_data=None, head=None, retrieval=None):
+                 reference_data=None, head=None, retrieval=None, extra=None):
     """Writes the evaluation of a trained encoder (and classifier) into `outdir`.
 
     - with a `classifier`: the linear-evaluation report (`linear_eval_report`):
@@ -70,6 +70,7 @@ def evaluate_run(outdir, encoder, eval_data, class_names=None, classifier=None, 
     - with `retrieval` (default: when `reference_data` is given): Recall@1/2/4/8,
       mAP@R and R-precision of the representation (and of `head`'s embedding) of
       `eval_data` against `reference_data` (None: leave-one-out), in the report or, without a classifier, `retrieval.json`;
+    - `extra`: a method's own test metrics, in the report (with a classifier);
     - `embedding_<method>.png`: a 2-D map of the representation of `sample`
       evaluation samples, coloured by class;
     - `projector/`: TensorBoard projector files for `projector_sample` samples
@@ -89,7 +90,7 @@ def evaluate_run(outdir, encoder, eval_data, class_names=None, classifier=None, 
     if classifier is not None:
         result["report"] = linear_eval_report(outdir, classifier, eval_data, class_names,
                                               config=config, batch_size=batch_size,
-                                              retrieval=scores)
+                                              retrieval=scores, extra=extra)
     elif scores is not None:
         path = os.path.join(outdir, "retrieval.json")
         with open(path, "w", encoding="utf-8") as f:

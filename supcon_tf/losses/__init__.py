@@ -1,11 +1,12 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
 losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's (with `sinkhorn_knopp`), NNCLR's and
-DINO's; Barlow Twins' and VICReg's (redundancy reduction)."""
+DINO's; Barlow Twins' and VICReg's (redundancy reduction); CLIP's and SigLIP's (image-text)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
 from supcon_tf.losses.classes import SimCLRLoss, SupConLoss
 from supcon_tf.losses.dino import DINOLoss, dino_loss
+from supcon_tf.losses.clip import CLIPLoss, SigLIPLoss, clip_loss, siglip_loss
 from supcon_tf.losses.contrastive import (
     CONTRAST_MODES,
     DENOMINATOR_MODES,
@@ -42,6 +43,10 @@ __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
     "DINOLoss",
+    "CLIPLoss",
+    "SigLIPLoss",
+    "clip_loss",
+    "siglip_loss",
     "MoCoLoss",
     "QueueSupConLoss",
     "CONTRAST_MODES",

@@ -6,6 +6,7 @@
 from supcon_tf.methods.byol import BYOL
 from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, views_shape
 from supcon_tf.methods.dino import DINO
+from supcon_tf.methods.clip import CLIP
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
@@ -39,6 +40,7 @@ METHODS.register("barlow_twins")(BarlowTwins)
 METHODS.register("vicreg")(VICReg)
 METHODS.register("nnclr")(NNCLR)
 METHODS.register("dino")(DINO)
+METHODS.register("clip")(CLIP)
 
 
 def get(name, **kwargs):
@@ -49,6 +51,7 @@ def get(name, **kwargs):
 __all__ = [
     "BYOL",
     "BarlowTwins",
+    "CLIP",
     "METHODS",
     "ContrastiveModel",
     "CrossEntropyClassifier",
