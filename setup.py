@@ -42,6 +42,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.5",  # the README's test command runs 2 workers (-n 2)
             "tf-keras~=2.21.0",  # only for hub.KerasLayer tests
             "jax[cpu]>=0.4.30",  # the core tests also run on Keras' JAX backend
             "build>=1.0",  # tests/test_packaging.py: `python -m build --no-isolation`

@@ -34,21 +34,29 @@ CORE_TESTS = {
 }
 
 
+CHUNK = 6  # Modules per JAX process: each process starts JAX and Keras once.
+
+
 def _groups():
-    """Modules grouped by their extra environment: one JAX process per group (JAX and
-    Keras start once, not once per module)."""
-    groups = {}
+    """Modules grouped by their extra environment, in chunks of CHUNK: one JAX process per
+    group (started once, not once per module; small enough to finish within its timeout)."""
+    by_env = {}
     for module, extra in sorted(CORE_TESTS.items()):
-        groups.setdefault(tuple(sorted(extra.items())), []).append(module)
+        by_env.setdefault(tuple(sorted(extra.items())), []).append(module)
+    groups = {}
+    for extra, modules in by_env.items():
+        for i in range(0, len(modules), CHUNK):
+            groups[(extra, i // CHUNK)] = modules[i:i + CHUNK]
     return groups
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax", reason="already on JAX")
-@pytest.mark.parametrize("extra", sorted(_groups()), ids=lambda e: ",".join(map("=".join, e))
-                         or "default")
-def test_core_modules_pass_on_jax(extra, tmp_path):
+@pytest.mark.parametrize("group", sorted(_groups()), ids=lambda g: (
+    ",".join(map("=".join, g[0])) or "default") + f"-{g[1]}")
+def test_core_modules_pass_on_jax(group, tmp_path):
     pytest.importorskip("jax")
-    modules = _groups()[extra]
+    extra = group[0]
+    modules = _groups()[group]
     env = dict(os.environ, KERAS_BACKEND="jax", **dict(extra))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     report = tmp_path / "report.xml"

@@ -30,6 +30,14 @@ NAMES = {
     "views.policy": ["simclr", "cifar"],
     "views.augment_on": list(schema.AUGMENT_ON),
     "linear.augmentation": ["eval", "simclr"],
+    "finetune.augmentation": ["simclr", "eval"],
+    "finetune.optimizer": ["adam", "sgd"],
+    "finetune.lr_scaling": list(schema.LR_SCALING),
+    "finetune.schedule": list(schema.SCHEDULES),
+    "finetune.fine_tune_after_block": [0, -1],
+    "transfer.dataset": ["cifar10", ""],
+    "transfer.train_split": ["train[:90%]", "train"],
+    "transfer.test_split": ["train[90%:]", "test"],
     "pretrain.optimizer": ["adam", "lars"],
     "linear.optimizer": ["adam", "sgd"],
     "pretrain.lr_scaling": list(schema.LR_SCALING),
@@ -47,6 +55,7 @@ NAMES = {
     "captions.captions_file": ["other.csv"],
     "captions.class_names": [tuple("abcdefghij")],
     "captions.prompt_templates": [("a {}", "the {}")],
+    "transfer.data_dir": ["/data/tfds"],
 }
 # Keys at None: a value of their declared type.
 SIZES = {"views.image_size": (24, 24), "dataset.image_size": (40, 40),

@@ -16,7 +16,7 @@ from supcon_tf.encoders.vit import PatchPositions
 from supcon_tf.heads import ProjectionHead, WeightNormLinear
 from supcon_tf.losses import DINOLoss, dino_loss
 from supcon_tf.optimizers import CosineRamp, set_weight_decay_schedule
-from test_simsiam_swav_losses import _gradient
+from _gradient import gradient as _gradient
 from tolerance import assert_close
 
 RNG = np.random.default_rng(0)
