@@ -8,7 +8,17 @@ PACKAGE = "supcon_tf"
 
 
 def register(cls):
-    """Registers `cls` with Keras serialization under the package name `supcon_tf`."""
+    """Registers `cls` with Keras serialization under the package name `supcon_tf`.
+
+    Two classes of one name would share a key, and loading would build the last one
+    registered: that is refused.
+    """
+    key = f"{PACKAGE}>{cls.__name__}"
+    held = keras.saving.get_custom_objects().get(key)
+    if held is not None and (held.__module__, held.__qualname__) != (cls.__module__,
+                                                                     cls.__qualname__):
+        raise ValueError(f"{key} is registered twice: by {held.__module__}.{held.__qualname__}"
+                         f" and {cls.__module__}.{cls.__qualname__}; rename one.")
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 

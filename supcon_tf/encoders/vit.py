@@ -119,7 +119,7 @@ class PatchPositions(keras.layers.Layer):
 
 
 @register
-class TransformerBlock(keras.layers.Layer):
+class ViTBlock(keras.layers.Layer):
     """Pre-norm block: x + MHSA(LN(x)), then x + MLP(LN(x)) (GELU, `mlp_ratio` x dim)."""
 
     def __init__(self, dim, num_heads, mlp_ratio=4.0, **kwargs):
@@ -201,6 +201,6 @@ def vit(variant, input_shape=(224, 224, 3), patch_size=16, image_size=None, dim=
     x = PatchPositions(tuple(math.floor(s / patch_size) for s in image_size),
                        name="positions")(embed(inputs))
     for i in range(spec["depth"]):
-        x = TransformerBlock(spec["dim"], spec["num_heads"], mlp_ratio, name=f"block{i}")(x)
+        x = ViTBlock(spec["dim"], spec["num_heads"], mlp_ratio, name=f"block{i}")(x)
     x = layers.LayerNormalization(epsilon=1e-6, name="norm")(x)
     return keras.Model(inputs, ClassToken(name="cls")(x), name=name or variant)
