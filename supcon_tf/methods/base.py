@@ -72,6 +72,14 @@ def per_view(layer, features, training=False):
     return ops.reshape(out, (-1, features.shape[1], out.shape[-1]))
 
 
+def with_prediction(outputs, predictor, training=False):
+    """`outputs` with "prediction": `predictor` on each view's projection (SimSiam, NNCLR);
+    the representation of plain images passes through unchanged."""
+    if isinstance(outputs, dict):
+        outputs["prediction"] = per_view(predictor, outputs["projection"], training)
+    return outputs
+
+
 def refuse_gradient_accumulation(model):
     """Raises ValueError when `model.optimizer` accumulates gradients over micro-batches
     and the model has `step_state`: it would advance once per micro-batch, not once per

@@ -11,7 +11,7 @@ was before the step.
 
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses.nnclr import NNCLRLoss
-from supcon_tf.methods.base import ContrastiveModel, per_view
+from supcon_tf.methods.base import ContrastiveModel, with_prediction
 from supcon_tf.methods.queue import FeatureQueue
 from supcon_tf.registry import register
 from supcon_tf.validation import check_int
@@ -65,11 +65,7 @@ class NNCLR(ContrastiveModel):
             self.queue = FeatureQueue(self.queue_size, dim, name="queue")
 
     def call(self, inputs, training=False):
-        outputs = super().call(inputs, training=training)
-        if not isinstance(outputs, dict):
-            return outputs  # Images: the representation.
-        outputs["prediction"] = per_view(self.predictor, outputs["projection"], training)
-        return outputs
+        return with_prediction(super().call(inputs, training=training), self.predictor, training)
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):
         inputs = dict(projection=y_pred["projection"], prediction=y_pred["prediction"],

@@ -4,7 +4,7 @@ import keras
 
 from supcon_tf.heads import ProjectionHead
 from supcon_tf.losses import SimSiamLoss, collapse_std
-from supcon_tf.methods.base import ContrastiveModel, per_view
+from supcon_tf.methods.base import ContrastiveModel, with_prediction
 from supcon_tf.registry import register
 from supcon_tf.validation import check_positive
 
@@ -53,11 +53,7 @@ class SimSiam(ContrastiveModel):
             self.predictor.build((None, dim))
 
     def call(self, inputs, training=False):
-        outputs = super().call(inputs, training=training)
-        if not isinstance(outputs, dict):
-            return outputs  # Images: the representation.
-        outputs["prediction"] = per_view(self.predictor, outputs["projection"], training)
-        return outputs
+        return with_prediction(super().call(inputs, training=training), self.predictor, training)
 
     def compute_method_loss(self, y, y_pred, sample_weight=None):
         self.collapse.update_state(collapse_std(y_pred["projection"]))
