@@ -1,9 +1,14 @@
 r"""CLIP on COCO Captions with a ResNet-50: the paper's setting on a caption dataset.
 
-  supcon-tf --config=configs/coco_clip.py --workdir=/data/runs/coco_clip --strategy=mirrored
-  supcon-tf --config=configs/coco_clip.py:local --workdir=/tmp/smoke   # tiny towers
+  supcon-tf --config=configs/coco_clip.py --workdir=/data/runs/coco_clip --strategy=mirrored \
+      --config.dataset.data_dir=/data/tfds
+  supcon-tf --config=configs/coco_clip.py:local --workdir=/tmp/smoke \
+      --config.dataset.data_dir=/data/tfds   # tiny towers
 
-NOT RUN HERE (no COCO on this machine, no network): written for a user who has the data.
+Not trained here on COCO (no COCO on this machine, no network): written for a user who has
+the data. Its :local variant has been run end-to-end through the command line against a
+tiny coco_captions prepared in a temporary data_dir (tests/test_tfds_captions.py), which
+proves the config runs, not what it reaches on COCO.
 Follows Radford et al., "Learning Transferable Visual Models From Natural Language
 Supervision" (ICML 2021), Sec. 2.4-2.5 and Appendix F, for its ResNet-50 row: the image
 tower a ResNet-50 (the paper's adds an attention pooling, this package's pools by average),
@@ -17,15 +22,15 @@ holds 118k images with 5 captions each, so this keeps the hyperparameters and us
 one accelerator host holds (1024). The vocabulary here is words from the training captions
 (49,152 at most, the size of the paper's byte-pair vocabulary), not byte pairs.
 
-Data layout (the `folder:` loader, `captions.captions_file` in each split's folder):
-
-  /data/coco/train/<class>/<image>.jpg   /data/coco/train/captions.csv   (image,caption)
-  /data/coco/val/<class>/<image>.jpg     /data/coco/val/captions.csv
-
-one row per caption (COCO has 5 per image; each is a pair). The command line's linear
-probe and zero-shot prompts need classes: sort the images into sub-folders by, e.g., the
-COCO supercategory of each image's largest object (12 classes). The test split's captions
-are COCO's own, so image<->text Recall@k is the paper's COCO retrieval setting (5k val).
+Data: TFDS `coco_captions` (COCO 2014 with Karpathy and Li's splits), prepared once with
+`tfds build coco_captions --data_dir=DIR` (or --config.dataset.download=True) and read from
+`dataset.data_dir`. Training pairs are every caption of "train+restval" (113k images, the
+usual Karpathy training set; each caption is a pair), `captions.caption_key` naming the
+captions' feature. The test split is Karpathy's 5k "test", with COCO's own captions, so
+image<->text Recall@k is the paper's COCO retrieval setting. The command line's linear probe
+and zero-shot prompts need classes: `dataset.label_key="objects/label"` gives each image the
+COCO class (of 80) of its largest box; the ~1% of images without a box are left out of the
+probe and zero-shot (they stay in the pairs and the retrieval).
 """
 
 import ml_collections
@@ -42,9 +47,9 @@ def get_config(arg=None):
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 2
 
-    c.dataset = dict(name="folder:/data/coco", data_dir=None, train_split="train",
-                     test_split="val", shuffle_buffer=10_000)
-    c.captions = dict(captions_file="captions.csv", context_length=76, max_words=49_152,
+    c.dataset = dict(name="coco_captions", data_dir=None, label_key="objects/label",
+                     train_split="train+restval", test_split="test", shuffle_buffer=10_000)
+    c.captions = dict(caption_key="captions/text", context_length=76, max_words=49_152,
                       prompt_templates=("a photo of a {}.", "a photo of the {}.",
                                         "a picture of a {}.", "an image of a {}."))
     c.encoder = dict(name="resnet50", kwargs=dict(stem="imagenet", sync_batch_norm=True))

@@ -24,6 +24,7 @@ NAMES = {
     "dataset.train_split": ["train[:90%]", "train"],
     "dataset.test_split": ["train[90%:]", "test"],
     "dataset.data_dir": ["/data/tfds"],
+    "dataset.label_key": ["objects/label", "label"],
     "export.formats": [("saved_model", "litert")],  # Both written without an extra.
     "dataset.corrupt": list(schema.CORRUPT),
     "encoder.name": ["resnet18", "small_cnn"],
@@ -53,6 +54,7 @@ NAMES = {
     "loss.mining": ["batch_hard", "semi_hard"],
     "head.activation": ["gelu", "relu"],
     "captions.captions_file": ["other.csv"],
+    "captions.caption_key": ["captions/id"],
     "captions.class_names": [tuple("abcdefghij")],
     "captions.prompt_templates": [("a {}", "the {}")],
     "transfer.data_dir": ["/data/tfds"],

@@ -101,7 +101,7 @@ def test_a_folder_of_mixed_photos_trains_with_corrupt_skip(runs):
     assert config["dataset"] | {"name": None} == {
         "name": None, "data_dir": None, "download": False, "train_split": "train",
         "test_split": "test", "shuffle_buffer": 2048, "image_size": None, "to_rgb": True,
-        "corrupt": "skip"}
+        "corrupt": "skip", "label_key": None}
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert 0.0 <= metrics["linear_top1"] <= 1.0
 

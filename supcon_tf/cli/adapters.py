@@ -14,17 +14,20 @@ import numpy as np
 from supcon_tf import data
 from supcon_tf.cli.build import check_kwargs
 from supcon_tf.cli.errors import UsageError
-from supcon_tf.data import captions as cap
+from supcon_tf.data import captions as cap, tfds_captions
 from supcon_tf.evaluation import zero_shot
 from supcon_tf.text import WordTokenizer
 
 
 def _caption_settings(context_length=16, max_words=None, class_names=None,
                       train_templates=cap.TRAIN_TEMPLATES, test_templates=cap.TEST_TEMPLATES,
-                      prompt_templates=cap.PROMPT_TEMPLATES, captions_file=None):
+                      prompt_templates=cap.PROMPT_TEMPLATES, captions_file=None,
+                      caption_key=None):
     """The `captions` config section: tokenizer size; the class names and templates that
     write captions from labels (training, unseen test ones) and zero-shot prompts; or a
-    captions file (image,caption rows, relative to each split's folder) for folders."""
+    captions file (image,caption rows, relative to each split's folder) for folders; or
+    the captions' feature of a TFDS caption dataset (e.g. "captions/text" of
+    coco_captions, `data.tfds_captions`)."""
     return dict(locals())
 
 
@@ -66,13 +69,20 @@ class ImageText:
             raise UsageError(f"Config key 'captions': {e}") from e
 
     def _pairs(self, split, templates, split_data):
-        """(images or paths, captions, labels) of a split."""
+        """(images, paths, or for TFDS the index of each caption's image; captions;
+        labels) of a split."""
+        if self.s["captions_file"] and self.s["caption_key"]:
+            raise ValueError("give `captions_file` (a folder dataset) or `caption_key` (a "
+                             "TFDS caption dataset), not both.")
+        if self.s["caption_key"]:
+            dataset = self.run.config["dataset"]
+            per_image, labels = tfds_captions.read_captions(
+                self._source("tfds", "caption_key"), split, self.s["caption_key"],
+                dataset["data_dir"], dataset["label_key"])
+            image_of = np.repeat(np.arange(len(per_image)), [len(c) for c in per_image])
+            return image_of, [c for texts in per_image for c in texts], labels[image_of]
         if self.s["captions_file"]:
-            kind, root = data.source(self.run.config["dataset"]["name"])
-            if kind != "folder":
-                raise ValueError("`captions_file` applies to folder datasets (folder:/path); "
-                                 f"the dataset is {kind!r}. Remove it to write captions from "
-                                 "the class names and templates.")
+            root = self._source("folder", "captions_file")
             folder = os.path.join(root, split) if os.path.isdir(os.path.join(root, split)) \
                 else root
             paths, captions = cap.pairs_from_folder(folder, self.s["captions_file"])
@@ -84,6 +94,17 @@ class ImageText:
         seed = self.run.config["seed"]
         return (np.stack(images), cap.template_captions(labels, self.class_names, templates,
                                                         seed), labels)
+
+    def _source(self, kind, key):
+        """The dataset's path (folder) or TFDS name; ValueError unless it is a `kind`."""
+        found, what = data.source(self.run.config["dataset"]["name"])
+        if found != kind:
+            sources = {"folder": "folder datasets (folder:/path)",
+                       "tfds": "TFDS caption datasets (e.g. coco_captions)"}
+            raise ValueError(f"`{key}` applies to {sources[kind]}; the dataset is {found!r}. "
+                             "Remove it to write captions from the class names and "
+                             "templates.")
+        return what
 
     @property
     def train_size(self):
@@ -104,25 +125,42 @@ class ImageText:
         def make(epoch, seed):
             del epoch
             images, captions, labels = self.train
+            shuffle_buffer = max(1, min(len(captions), c["dataset"]["shuffle_buffer"]))
+            if self.s["caption_key"]:  # Streamed from TFDS, images decoded after the shuffle.
+                self.tokenizer.warn_if_truncated(captions)
+                pairs = tfds_captions.pair_examples(
+                    self._source("tfds", "caption_key"), c["dataset"]["train_split"],
+                    self.s["caption_key"], c["dataset"]["data_dir"],
+                    c["dataset"]["label_key"], seed=seed)
+                return cap.batch_pairs(
+                    pairs, self.tokenizer, c[stage]["batch_size"], shuffle_buffer, seed,
+                    image_size=self.run.input_shape[:2],
+                    channels=self.run.input_shape[-1], encoded=True)
             return cap.pair_dataset(
                 images, captions, self.tokenizer, c[stage]["batch_size"], labels=labels,
-                shuffle_buffer=max(1, min(len(captions), c["dataset"]["shuffle_buffer"])),
-                seed=seed, image_size=self.run.input_shape[:2],
-                channels=self.run.input_shape[-1])
+                shuffle_buffer=shuffle_buffer, seed=seed,
+                image_size=self.run.input_shape[:2], channels=self.run.input_shape[-1])
 
         return make
 
     def metrics(self, model):
         """Zero-shot top-1/5 (prompt ensemble) on the test split, and image<->text Recall@1/5
-        between its images and captions (from templates training never saw, or the
-        captions file)."""
+        between its images and captions (from templates training never saw, the captions
+        file, or the TFDS dataset's own)."""
         batches = list(self.run.eval_data(self.run.test_data).as_numpy_iterator())
         images = np.concatenate([x for x, _ in batches])
         labels = np.concatenate([y for _, y in batches])
         result = zero_shot.zero_shot_metrics(model, images, labels, self.class_names,
                                              self.s["prompt_templates"], self.tokenizer)
         paths, captions, _ = self.test
-        if self.s["captions_file"]:  # Each image once; each caption keyed by its image.
+        if self.s["caption_key"]:  # Each image once (TFDS' order); captions keyed by it.
+            dataset = self.run.config["dataset"]
+            height, width, channels = self.run.input_shape
+            images = tfds_captions.split_images(
+                self._source("tfds", "caption_key"), dataset["test_split"], (height, width),
+                channels, dataset["data_dir"])
+            texts, text_keys, image_keys = captions, paths, np.arange(len(images))
+        elif self.s["captions_file"]:  # Each image once; each caption keyed by its image.
             paths, image_of_caption = np.unique(paths, return_inverse=True)
             images = self._decode(paths)
             texts, text_keys, image_keys = captions, image_of_caption, np.arange(len(paths))

@@ -84,7 +84,7 @@ def get_strategy(name, tpu=None, worker_timeout=None):
 
 # Config keys of the `dataset` section that are loader arguments, and the sources
 # they apply to (`data.OPTIONS`); a key set for another source is refused.
-LOADER_KEYS = ("data_dir", "download", "image_size", "to_rgb", "corrupt")
+LOADER_KEYS = ("data_dir", "download", "image_size", "to_rgb", "corrupt", "label_key")
 SOURCES = {"digits": "the bundled digits", "folder": "image folders (folder:/path)",
            "npz": "NumPy files (npz:/path.npz)", "tfds": "TFDS datasets"}
 # Rule for the training size of images that vary in size (folders): the median of

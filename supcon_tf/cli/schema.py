@@ -39,6 +39,7 @@ OPEN_DICTS = ("encoder.kwargs", "views.kwargs", "loss", "method_kwargs", "captio
 # --config.KEY=VALUE override is parsed as, see `typed`).
 NULLABLE = {
     "dataset.data_dir": (str,),
+    "dataset.label_key": (str,),
     "dataset.image_size": (tuple, list),
     "views.image_size": (tuple, list),
     "head.hidden_dims": (tuple, list),
@@ -76,13 +77,14 @@ def default_values():
         steps_per_execution=1,
         checkpoint_every_steps=0,  # 0: checkpoint at the end of every epoch only
         keep_checkpoints=2,
-        # What the loaders take (`supcon_tf.data.OPTIONS`): data_dir and download for
-        # TFDS; corrupt ("error" or "skip") for folders; image_size (resize at load
-        # time) and to_rgb (grayscale -> RGB) for every source (digits, TFDS, folder:,
-        # npz:).
+        # What the loaders take (`supcon_tf.data.OPTIONS`): data_dir, download and
+        # label_key (the class of a dataset that is not image-classification, e.g.
+        # "objects/label" of coco_captions) for TFDS; corrupt ("error" or "skip") for
+        # folders; image_size (resize at load time) and to_rgb (grayscale -> RGB) for
+        # every source (digits, TFDS, folder:, npz:).
         dataset=dict(name="digits", data_dir=None, download=False, train_split="train",
                      test_split="test", shuffle_buffer=10_000, image_size=None,
-                     to_rgb=False, corrupt="error"),
+                     to_rgb=False, corrupt="error", label_key=None),
         encoder=dict(name="small_cnn", kwargs={}),
         head=dict(hidden_dims=None, output_dim=128, use_batch_norm=True,
                   sync_batch_norm=False, output_batch_norm=False,

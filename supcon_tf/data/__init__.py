@@ -25,7 +25,8 @@ from supcon_tf.data.tfds import from_tfds
 OPTIONS = {"digits": ("image_size", "to_rgb"),
            "folder": ("image_size", "to_rgb", "corrupt"),
            "npz": ("image_size", "to_rgb"),
-           "tfds": ("image_size", "to_rgb", "data_dir", "download", "shuffle_files")}
+           "tfds": ("image_size", "to_rgb", "data_dir", "download", "shuffle_files",
+                    "label_key")}
 
 
 def source(name):

@@ -1,9 +1,11 @@
 """Image-caption pairs for CLIP / SigLIP: the digits with template captions (the offline
-demo), a folder of images with a captions file (CSV or JSON Lines), NumPy arrays.
+demo), a folder of images with a captions file (CSV or JSON Lines), NumPy arrays (TFDS
+caption datasets: `data.tfds_captions`).
 
-Every source gives parallel lists (images or image paths, captions, labels); `pair_dataset`
-turns them into a `tf.data` of `({"images", "tokens"}, label)` batches, tokenized on the
-host. Several captions per image are allowed (one pair each).
+Every source gives parallel lists (images or image paths, captions, labels), or a `tf.data`
+of them; `pair_dataset` / `batch_pairs` turn them into a `tf.data` of `({"images",
+"tokens"}, label)` batches, tokenized on the host. Several captions per image are allowed
+(one pair each).
 """
 
 import csv
@@ -119,35 +121,55 @@ def pairs_from_folder(root, captions_file="captions.csv"):
     return files, captions
 
 
-def read_image(path, image_size=None, channels=3):
-    """Float32 [H, W, C] in [0, 1] of an image file (a string tensor), resized to
-    `image_size` (H, W) when given; TensorFlow ops, for `tf.data`."""
+def decode_image(encoded, image_size=None, channels=3):
+    """Float32 [H, W, C] in [0, 1] of an encoded image (a string tensor: JPEG, PNG, ...),
+    resized to `image_size` (H, W) when given; TensorFlow ops, for `tf.data`."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                               expand_animations=False)
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     image = tf.cast(image, tf.float32) / 255.0
     return tf.image.resize(image, image_size) if image_size is not None else image
 
 
+def read_image(path, image_size=None, channels=3):
+    """`decode_image` of an image file (a string tensor)."""
+    import tensorflow as tf
+
+    return decode_image(tf.io.read_file(path), image_size, channels)
+
+
 def pair_dataset(images, captions, tokenizer, batch_size, labels=None, shuffle_buffer=0,
                  seed=0, drop_remainder=True, image_size=None, channels=None):
-    """`tf.data` of ({"images": float32 [b, H, W, C] in [0, 1], "tokens": int32 [b, L]},
-    labels) batches; `images` are arrays, or file paths decoded (and resized to
-    `image_size`) on the host. Captions are tokenized by `tokenizer` on the host (a
-    warning says how many were truncated)."""
+    """`batch_pairs` of in-memory pairs: `images` are arrays or file paths. A warning says
+    how many captions `tokenizer` truncates."""
     import tensorflow as tf
 
     tokenizer.warn_if_truncated(captions)
     labels = np.full(len(captions), -1, np.int64) if labels is None else np.asarray(labels)
     ds = tf.data.Dataset.from_tensor_slices((images, list(captions), labels))
+    return batch_pairs(ds, tokenizer, batch_size, shuffle_buffer, seed, drop_remainder,
+                       image_size, channels)
+
+
+def batch_pairs(pairs, tokenizer, batch_size, shuffle_buffer=0, seed=0, drop_remainder=True,
+                image_size=None, channels=None, encoded=False):
+    """`tf.data` of ({"images": float32 [b, H, W, C] in [0, 1], "tokens": int32 [b, L]},
+    labels) batches of a `tf.data` of (image, caption, label) `pairs`, shuffled first.
+
+    An image is a uint8 array, a file path, or with `encoded` the bytes of an encoded
+    image; strings are decoded (and resized to `image_size`) after the shuffle, on the
+    host, and the captions tokenized by `tokenizer` there.
+    """
+    import tensorflow as tf
+
     if shuffle_buffer:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
+        pairs = pairs.shuffle(shuffle_buffer, seed=seed)
+    decode = decode_image if encoded else read_image
 
     def load(image, caption, label):
         if image.dtype == tf.string:
-            return read_image(image, image_size, channels or 3), caption, label
+            return decode(image, image_size, channels or 3), caption, label
         return tf.cast(image, tf.float32) / 255.0, caption, label
 
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder)
+    ds = pairs.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder)
     return ds.map(lambda x, c, y: ({"images": x, "tokens": tokenizer(c)}, y)).prefetch(2)
