@@ -3,7 +3,8 @@
 Usage: KERAS_BACKEND=jax python _jax_export.py OUT_DIR
 
 Writes OUT_DIR/export (the SavedModel) and OUT_DIR/reference.npz (images and the
-outputs of the in-memory JAX models) for the test to check in a TensorFlow process.
+outputs of the in-memory JAX models) for the test to check in a TensorFlow process; and
+the tiny CLIP model's image-text export (`_clip_export.write`) in the same process.
 """
 
 import os
@@ -13,6 +14,7 @@ import sys
 import keras
 import numpy as np
 
+import _clip_export
 import _export_helpers as helpers
 
 
@@ -26,6 +28,7 @@ def main(out_dir):
              **{f"ref_{k}": v for k, v in reference.items()},
              **{f"ref8_{k}": v for k, v in helpers.reference_outputs(run, uint8).items()})
     shutil.copytree(run.export_dir, os.path.join(out_dir, "export"))
+    _clip_export.write(out_dir)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """A CLIP model exported with string-in text signatures, loaded with hub.load in a process
-where supcon_tf cannot be imported."""
+where supcon_tf cannot be imported (written on JAX: tests/test_export_runtimes.py)."""
 
 import json
 import subprocess
@@ -9,15 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from supcon_tf import encoders, methods
-from supcon_tf.evaluation import zero_shot
-from supcon_tf.export.image_text import export_image_text
-from supcon_tf.heads import ProjectionHead
-from supcon_tf.text import WordTokenizer
-from tolerance import assert_close
+from _clip_export import IMAGE_SHAPE, check_answers, reference, tiny_clip
+from supcon_tf.export.image_text import IMAGE_TEXT_FOLDER, export_image_text
+from supcon_tf.export.saved_model import check_replaceable
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="a SavedModel is written on the TensorFlow backend")
+                                reason="written on JAX by tests/test_export_runtimes.py")
 
 CONSUMER = r"""
 import importlib.abc, json, sys
@@ -40,14 +37,8 @@ print(json.dumps(out))
 
 @pytest.mark.parametrize("loss", ["siglip"])
 def test_export_loads_without_the_package(tmp_path, loss):
-    keras.utils.set_random_seed(0)
-    tokenizer = WordTokenizer.from_captions(["a seven", "the digit one"], 6)
-    model = methods.CLIP(encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4,), dim=8),
-                         ProjectionHead(hidden_dims=(), output_dim=4), tokenizer=tokenizer,
-                         loss=loss, text_encoder=dict(width=8, num_layers=1, num_heads=2))
-    images = np.random.default_rng(0).random((3, 8, 8, 1)).astype("float32")
-    model({"images": images, "tokens": tokenizer(["a seven"] * 3).numpy()})
-    export_image_text(model, str(tmp_path / "export"), (8, 8, 1))
+    model, images = tiny_clip(loss)
+    export_image_text(model, str(tmp_path / "export"), IMAGE_SHAPE)
     np.save(tmp_path / "images.npy", images)
     result = subprocess.run([sys.executable, "-I", "-c", CONSUMER, str(tmp_path / "export"),
                              str(tmp_path / "images.npy")], capture_output=True, text=True,
@@ -55,11 +46,16 @@ def test_export_loads_without_the_package(tmp_path, loss):
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert got["signatures"] == ["embed_image", "embed_text", "zero_shot"]
-    image = zero_shot.embed_images(model, images)
-    text = zero_shot.embed_texts(model, ["a seven", "the digit one", "zebra"])
-    assert_close(got["image"], image, terms=64)
-    assert_close(got["text"], text, terms=64)
-    scale = float(np.exp(keras.ops.convert_to_numpy(model.logit_scale.log_scale)))
-    bias = float(keras.ops.convert_to_numpy(model.logit_scale.bias))
-    assert bias == -10.0
-    assert_close(got["logits"], scale * image @ text[:2].T + bias, terms=64, magnitude=10.0)
+    want = reference(model, images)
+    assert want["bias"] == -10.0 and want["scale"] == pytest.approx(10.0)  # SigLIP's init.
+    check_answers(got["image"], got["text"], got["logits"], want)
+
+
+def test_overwrite_replaces_an_export_holding_the_image_text_folder(tmp_path):
+    """`--mode=export --overwrite` of a CLIP run: its export folder holds image_text/."""
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    (tmp_path / IMAGE_TEXT_FOLDER).mkdir()
+    check_replaceable(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"is not an export \(it holds notes.txt\)"):
+        check_replaceable(tmp_path)

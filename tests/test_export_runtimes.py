@@ -16,7 +16,8 @@ import tensorflow_hub as hub  # noqa: E402
 
 from supcon_tf import export  # noqa: E402
 
-import _export_helpers as helpers  # noqa: E402  (tests/ is on sys.path: conftest.py)
+import _clip_export  # noqa: E402  (tests/ is on sys.path: conftest.py)
+import _export_helpers as helpers  # noqa: E402
 import _subprocess  # noqa: E402
 from readme_blocks import readme_blocks  # noqa: E402
 from tolerance import assert_close  # noqa: E402
@@ -163,15 +164,22 @@ def test_formats_refuse_unknown_names_missing_extras_and_the_wrong_backend(monke
         export.check_formats(("saved_model", "onnx"))
 
 
-def test_a_run_trained_on_jax_exports_a_saved_model_that_serves_the_same(tmp_path):
+@pytest.fixture(scope="module")
+def jax_exports(tmp_path_factory):
+    """The folder where one JAX process wrote its exports (`_jax_export.py`)."""
     pytest.importorskip("jax")
-    _subprocess.run_all([[str(HERE / "_jax_export.py"), str(tmp_path)]], timeout=600,
+    out = tmp_path_factory.mktemp("jax_exports")
+    _subprocess.run_all([[str(HERE / "_jax_export.py"), str(out)]], timeout=600,
                         envs=[_subprocess.script_env(KERAS_BACKEND="jax")])
-    data = dict(np.load(tmp_path / "reference.npz"))
+    return out
+
+
+def test_a_run_trained_on_jax_exports_a_saved_model_that_serves_the_same(jax_exports):
+    data = dict(np.load(jax_exports / "reference.npz"))
     images, uint8 = data["images"], data["uint8"]
     ref = {k[4:]: v for k, v in data.items() if k.startswith("ref_")}
     ref8 = {k[5:]: v for k, v in data.items() if k.startswith("ref8_")}
-    export_dir = str(tmp_path / "export")
+    export_dir = str(jax_exports / "export")
     module = hub.load(export_dir)
     pngs = np.array([tf.io.encode_png(image).numpy() for image in uint8], dtype=object)
     feeds = {name: feed_for(fn.structured_input_signature[1]["images"].dtype,
@@ -225,3 +233,18 @@ def test_readme_serving_requests_are_answered_by_the_tf1_loader(run):
     assert sorted(served["encoded"]) == sorted(export.OUTPUTS)
     for key, value in served["encoded"].items():
         assert_close(value, first[key], dtype="float32", terms=FORWARD_TERMS, err_msg=key)
+
+
+def test_a_clip_model_exported_on_jax_answers_in_tensorflow(jax_exports):
+    """embed_image, embed_text (strings in) and zero_shot of the JAX-written image-text
+    export answer here as the JAX model did."""
+    want = dict(np.load(jax_exports / "image_text.npz"))
+    images, captions = want.pop("images"), tf.constant(_clip_export.CAPTIONS)
+    module = hub.load(str(jax_exports / "image_text"))
+    assert sorted(module.signatures) == ["embed_image", "embed_text", "zero_shot"]
+    assert want["bias"] == -10.0 and want["scale"] == pytest.approx(10.0)  # SigLIP's init.
+    signature = module.signatures
+    _clip_export.check_answers(
+        signature["embed_image"](images=images)["embeddings"],
+        signature["embed_text"](captions=captions)["embeddings"],
+        signature["zero_shot"](images=images, prompts=captions[:2])["logits"], want)

@@ -188,19 +188,12 @@ class ImageText:
 
     def export(self, model, folder, formats):
         """`image_text/`: the SavedModel with embed_image, embed_text and zero_shot (with
-        the "saved_model" format, on TensorFlow; logged and skipped on another backend)."""
-        import keras
-
-        from supcon_tf.export.image_text import export_image_text
+        the "saved_model" format; written from the TensorFlow or the JAX backend)."""
+        from supcon_tf.export.image_text import IMAGE_TEXT_FOLDER, export_image_text
 
         if "saved_model" not in formats:
             return None
-        if keras.backend.backend() != "tensorflow":
-            self.run.log(f"[export] export/image_text (embed_text, zero_shot) is written on "
-                         f"the TensorFlow backend only; skipped on {keras.backend.backend()!r} "
-                         "(the image tower's SavedModel is written).")
-            return None
-        return export_image_text(model, os.path.join(folder, "image_text"),
+        return export_image_text(model, os.path.join(folder, IMAGE_TEXT_FOLDER),
                                  self.run.input_shape)
 
 

@@ -71,19 +71,27 @@ def _tf_forward(encoder, head, classifier_head, preprocessing):
                                if getattr(v, "regularizer", None) is not None])
 
 
+def jax_archive(layers):
+    """(Keras `ExportArchive` tracking `layers`, {id(Keras variable): its tf.Variable}):
+    on JAX, endpoints added to the archive run the layers through jax2tf on those
+    tf.Variables, which hold the trained values."""
+    archive = keras.export.ExportArchive()
+    for layer in layers:
+        archive.track(layer)
+    # The archive's tf.Variables, in the order of the Keras variables it tracked.
+    as_tf = {}
+    for kind in ("trainable_variables", "non_trainable_variables"):
+        mine = [v for l in layers for v in getattr(l, kind)]
+        as_tf.update(zip(map(id, mine), getattr(archive, kind)))
+    return archive, as_tf
+
+
 def _jax_forward(encoder, head, classifier_head, preprocessing, image_shape):
     import tensorflow as tf
 
     body = [l for l in (preprocessing, encoder) if l is not None]
     heads = [l for l in (head, classifier_head) if l is not None]
-    archive = keras.export.ExportArchive()
-    for layer in body + heads:
-        archive.track(layer)
-    # The archive's tf.Variables, in the order of the Keras variables it tracked.
-    as_tf = {}
-    for kind in ("trainable_variables", "non_trainable_variables"):
-        mine = [v for l in body + heads for v in getattr(l, kind)]
-        as_tf.update(zip(map(id, mine), getattr(archive, kind)))
+    archive, as_tf = jax_archive(body + heads)
     spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
     inference = archive.add_endpoint(
         "inference", serving_model(encoder, head, classifier_head, preprocessing,

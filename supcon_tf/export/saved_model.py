@@ -13,6 +13,7 @@ import numpy as np
 from supcon_tf.export.encoded_images import ENCODED_SIGNATURE, decode_images
 from supcon_tf.export.formats import FORMATS
 from supcon_tf.export.forward import unique_variables, forward
+from supcon_tf.export.image_text import IMAGE_TEXT_FOLDER
 
 OUTPUTS = ("unnormalized_embeddings", "embeddings", "projection", "logits", "probabilities")
 SIGNATURE_OUTPUTS = {
@@ -23,11 +24,10 @@ SIGNATURE_OUTPUTS = {
 INPUT_DTYPES = ("float32", "uint8")
 CLASS_NAMES_FILE = "class_names.txt"
 CONFIG_FILE = "config.json"
-# What an export folder holds: the SavedModel's entries, and the command line's
-# `model.keras` beside them.
-# What an export folder holds: the SavedModel, the .keras file and the other formats' files.
+# What an export folder holds: the SavedModel, the command line's .keras file, the other
+# formats' files, and an image-text method's SavedModel (`image_text/`).
 EXPORT_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "model.keras",
-                  *(entry[0] for entry in FORMATS.values() if entry[0]))
+                  *(entry[0] for entry in FORMATS.values() if entry[0]), IMAGE_TEXT_FOLDER)
 
 
 def _check_image_shape(image_shape):
