@@ -9,13 +9,14 @@ line runs after parsing its flags (`session.prepare(...).execute()`, in-process)
 
 import json
 import os
+import types
 
 import numpy as np
 import pytest
 
 from _tiny_tfds import COCO_NAMES, TINY_COCO_SPLITS, prepare_tiny_coco, tiny_coco_example
 from supcon_tf import data
-from supcon_tf.cli import build, session
+from supcon_tf.cli import adapters, build, session
 from supcon_tf.cli.config_flag import parse_config
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.data import tfds_captions
@@ -137,3 +138,17 @@ def test_coco_clip_local_runs_end_to_end_on_a_prepared_data_dir(coco_dir, tmp_pa
                 "text_to_image_recall@1", "linear_top1"):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics)
     assert metrics["num_templates"] == 4 and metrics["test_split"] == "test"
+
+
+@pytest.mark.parametrize("dataset, key, match", [
+    ("digits", "caption_key", r"`caption_key` applies to TFDS caption datasets \(e.g. "
+                              r"coco_captions\); the dataset is 'digits'"),
+    ("coco_captions", "captions_file", r"`captions_file` applies to folder datasets "
+                                       r"\(folder:/path\); the dataset is 'tfds'"),
+])
+def test_a_captions_source_key_for_another_kind_of_dataset_is_refused(dataset, key, match):
+    adapter = types.SimpleNamespace(run=types.SimpleNamespace(config={"dataset": {
+        "name": dataset}}))
+    kind = "tfds" if key == "caption_key" else "folder"
+    with pytest.raises(ValueError, match=match):
+        adapters.ImageText._source(adapter, kind, key)
