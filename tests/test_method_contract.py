@@ -45,6 +45,9 @@ SPECS = {
               dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     "dino": (dict(out_dim=6, freeze_last_layer_steps=1),  # total_steps: taken from fit.
              dict(hidden_dims=(8,), output_dim=4, use_batch_norm=False, activation="gelu"), 3),
+    # A memory bank of 3 batches (one row per sample), 5 noise rows; the bank's Z from step 1.
+    "instdisc": (dict(bank_size=3 * BATCH, num_noise=5), dict(hidden_dims=(8,), output_dim=4),
+                 1),
     # Image-text pairs (0 views: images and captions, see `batches`); SigLIP's loss and bias.
     "clip": (dict(loss="siglip", text_encoder=dict(vocab_size=8, context_length=4, width=8,
                                                    num_layers=1, num_heads=2)),
@@ -74,6 +77,9 @@ def batches(name, steps=3, seed=0):
                            np.zeros_like(labels)], 1).astype("int32")
         return {"images": images + labels[:, None, None, None] / 8, "tokens": tokens}, labels
     views = rng.random((BATCH * steps, num_views, SIZE, SIZE, 1)).astype("float32")
+    if getattr(methods.METHODS.lookup(name), "sample_index", False):  # Its bank row too.
+        return (views + labels[:, None, None, None, None] / 8,
+                dict(labels=labels, index=np.arange(len(labels))))
     return views + labels[:, None, None, None, None] / 8, labels
 
 
@@ -95,8 +101,8 @@ def test_fit_then_keras_round_trip_restores_every_variable(name, tmp_path):
     keras.utils.set_random_seed(0)
     model = build(name)
     views, labels = batches(name)
-    history = model.fit(take(views, slice(2 * BATCH)), labels[:2 * BATCH], batch_size=BATCH,
-                        epochs=1, shuffle=False, verbose=0)
+    history = model.fit(take(views, slice(2 * BATCH)), take(labels, slice(2 * BATCH)),
+                        batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
@@ -108,7 +114,7 @@ def test_fit_then_keras_round_trip_restores_every_variable(name, tmp_path):
         np.testing.assert_array_equal(ops.convert_to_numpy(loaded), ops.convert_to_numpy(saved),
                                       err_msg=saved.path)
     # Training goes on from the same state: the next step's loss and weights agree.
-    x, y = take(views, slice(2 * BATCH, None)), labels[2 * BATCH:]
+    x, y = take(views, slice(2 * BATCH, None)), take(labels, slice(2 * BATCH, None))
     restored.compile(optimizer=keras.optimizers.SGD(0.05))
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     got = restored.train_on_batch(x, y, return_dict=True)["loss"]
@@ -131,7 +137,7 @@ def test_bad_batches_are_refused_with_their_name(name):
 
 
 # Methods whose forward pass advances state every step (a queue, a teacher, a step count).
-STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr", "dino"}
+STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr", "dino", "instdisc"}
 
 
 def test_gradient_accumulation_is_refused_where_state_advances_every_step():
