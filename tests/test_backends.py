@@ -30,6 +30,7 @@ CORE_TESTS = {
     "tests/test_redundancy_losses.py": {},
     "tests/test_nnclr_loss.py": {},
     "tests/test_dino.py": {},
+    "tests/test_instdisc_loss.py": {"JAX_ENABLE_X64": "1"},
     "tests/test_text.py": {},
 }
 
