@@ -169,7 +169,8 @@ def test_every_method_is_in_the_replica_equality_run():
 # Methods whose 10-trial kill-and-resume campaign is recorded in BENCHMARKS.md, by the
 # config it ran; a method joins when its campaign is 10/10.
 CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digits_moco",
-             "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor"}
+             "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor",
+             "instdisc": "digits_instdisc"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():
