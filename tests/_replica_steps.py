@@ -3,7 +3,8 @@
 Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
-its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, DINO (its
+its queue), NNCLR (its support queue wrapping around), InstDisc (its memory bank, noise drawn
+for the global batch, Z from the global first batch), Barlow Twins, VICReg, DINO (its
 center), CLIP and SigLIP (chunked over the replicas' texts), the linear stage and SupCon with
 per-replica BatchNorm (`local_bn`) for two steps on the same global batches
 under MirroredStrategy on
@@ -52,6 +53,8 @@ def data(case):
         tokens = np.stack([np.full(n, 2), labels + 4, np.full(n, 3), np.zeros(n)], 1)
         return {"images": images, "tokens": tokens.astype("int32")}, labels
     views = np.stack([images + 0.1 * rng.standard_normal(images.shape) for _ in range(2)], 1)
+    if case == "instdisc":  # Each sample's bank row, in another order than the samples.
+        return views.astype("float32"), dict(labels=labels, index=rng.permutation(n))
     return views.astype("float32"), labels
 
 
@@ -89,6 +92,11 @@ def build(case):
                                                num_layers=1, num_heads=2))
         model({"images": keras.ops.zeros((2, 8, 8, 1)), "tokens": keras.ops.zeros((2, 4))})
         return model
+    elif case == "instdisc":  # A row per sample, 8 noise rows each; both views are queries.
+        # (lambda = 1, not 30: 60 x |f - v| gradients would move the step-2 BatchNorm
+        # statistics further than the comparison's bound for them allows.)
+        model = methods.InstDisc(encoder, head, bank_size=GLOBAL_BATCH * STEPS, num_noise=8,
+                                 loss=losses.InstDiscLoss(proximal=1.0))
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
@@ -181,5 +189,5 @@ def main(out_dir, replicas, cases):
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
-                          "supcon_moco", "byol", "simsiam", "swav", "nnclr", "barlow_twins",
-                          "vicreg", "dino", "clip", "siglip", "linear"])
+                          "supcon_moco", "byol", "simsiam", "swav", "nnclr", "instdisc",
+                          "barlow_twins", "vicreg", "dino", "clip", "siglip", "linear"])

@@ -15,6 +15,10 @@ DINO (Caron et al. 2021, Algorithm 1 and the official `DINOLoss`): for each teac
 (global) view i and student view v != i, H(P_t, P_s) = -sum_k P_t[k] log P_s[k] with
 P_t = softmax((t_i - c) / tau_t) and P_s = softmax(s_v / tau_s); a sample's loss is
 the mean over those pairs. The center's update: c <- m c + (1 - m) mean(t).
+InstDisc (Wu et al. 2018, Eqs. 5-7, and the released `NCEAverage` / `NCECriterion`):
+P(i|f) = exp(v_i . f / T) / Z; with m noise rows and P_n = 1 / n,
+J = -log(P_pos / (P_pos + m P_n)) - sum_k log(m P_n / (P_k + m P_n)) + lambda |f - v_i|^2;
+Z given, or per sample (n / m) sum_k exp(v_k . f / T); the gradient by hand, Z fixed.
 """
 
 import math
@@ -139,3 +143,28 @@ def dino_center_reference(center, teacher, momentum=0.9):
     t = np.asarray(teacher, np.float64)
     return momentum * np.asarray(center, np.float64) + (1 - momentum) * t.reshape(
         -1, t.shape[-1]).mean(axis=0)
+
+
+def instdisc_reference(features, positives, noise, bank_size, temperature=0.07,
+                       proximal=0.0, normalizer=None):
+    """(loss [b], d sum(loss) / d features [b, d]) of InstDisc's NCE, sample by sample."""
+    f = np.asarray(features, np.float64)
+    v = np.asarray(positives, np.float64)
+    noise = np.asarray(noise, np.float64)
+    batch, m = noise.shape[:2]
+    noise_mass = m / bank_size  # m P_n
+    loss, grad = np.zeros(batch), np.zeros_like(f)
+    for b in range(batch):
+        noise_exp = [math.exp(noise[b, k] @ f[b] / temperature) for k in range(m)]
+        z = bank_size / m * sum(noise_exp) if normalizer is None else np.broadcast_to(
+            np.asarray(normalizer, np.float64), (batch,))[b]
+        p_pos = math.exp(v[b] @ f[b] / temperature) / z
+        h_pos = p_pos / (p_pos + noise_mass)
+        loss[b] = -math.log(h_pos) + proximal * np.sum((f[b] - v[b]) ** 2)
+        # d(-log h)/ds = -(1 - h) / T for the positive; d(-log(1 - h))/ds = h / T for noise.
+        grad[b] = -(1.0 - h_pos) / temperature * v[b] + 2.0 * proximal * (f[b] - v[b])
+        for k in range(m):
+            p_k = noise_exp[k] / z
+            loss[b] -= math.log(noise_mass / (p_k + noise_mass))
+            grad[b] += p_k / (p_k + noise_mass) / temperature * noise[b, k]
+    return loss, grad

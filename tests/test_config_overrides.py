@@ -50,6 +50,7 @@ NAMES = {
     "loss.name": ["triplet", "multi_similarity"],
     "encoder.kwargs.stem": ["imagenet", "cifar"],
     "method_kwargs.momentum_schedule": ["constant", "cosine"],
+    "method_kwargs.normalizer": ["first_batch", "per_sample"],
     "loss.distance": ["squared_l2", "cosine"],
     "loss.mining": ["batch_hard", "semi_hard"],
     "head.activation": ["gelu", "relu"],
@@ -104,10 +105,10 @@ def _some_kwargs(path, c):
 
 
 # The only valid values with the cross-entropy baseline's other keys (one view, on
-# the host, no multi-crop); metric learning's one view allows only its own method, and
-# CLIP's (augmented on the device) too.
+# the host, no multi-crop); metric learning's and InstDisc's one view allow only their own
+# method, and CLIP's (augmented on the device) too.
 ONLY = {"ce": {"method": "ce", "views.augment_on": "host", "views.multicrop.local_views": 0},
-        "metric": {"method": "metric"},
+        "metric": {"method": "metric"}, "instdisc": {"method": "instdisc"},
         "clip": {"method": "clip", "views.augment_on": "device"}}
 
 

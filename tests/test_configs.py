@@ -21,7 +21,8 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "imagenet_barlow_twins", "imagenet_vicreg",
          "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr",
          "digits_dino", "cifar10_dino", "imagenet_dino",
-         "digits_clip", "digits_siglip", "coco_clip"]
+         "digits_clip", "digits_siglip", "coco_clip",
+         "digits_instdisc", "cifar10_instdisc", "imagenet_instdisc"]
 
 
 def _module(name):
@@ -129,6 +130,16 @@ PAPER = {
                           temperature=None, optimizer="adamw", lr=0.0005, epochs=800,
                           method_kwargs=dict(out_dim=65536, momentum=0.996,
                                              weight_decay_end=0.4)),
+    "cifar10_instdisc": dict(method="instdisc", encoder="resnet18", stem="cifar", batch=128,
+                             temperature=0.07, optimizer="sgd", lr=0.03, epochs=200,
+                             loss=dict(proximal=30.0),
+                             method_kwargs=dict(bank_size=50_000, num_noise=4096,
+                                                bank_momentum=0.5)),
+    "imagenet_instdisc": dict(method="instdisc", encoder="resnet50", stem="imagenet",
+                              batch=256, temperature=0.07, optimizer="sgd", lr=0.03,
+                              epochs=200, loss=dict(proximal=30.0),
+                              method_kwargs=dict(bank_size=1_281_167, num_noise=4096,
+                                                 bank_momentum=0.5)),
     "coco_clip": dict(method="clip", encoder="resnet50", stem="imagenet", batch=1024,
                       temperature=None, optimizer="adamw", lr=5e-4, epochs=32),
 }

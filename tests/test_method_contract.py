@@ -46,6 +46,9 @@ SPECS = {
               dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     "dino": (dict(out_dim=6, freeze_last_layer_steps=1),  # total_steps: taken from fit.
              dict(hidden_dims=(8,), output_dim=4, use_batch_norm=False, activation="gelu"), 3),
+    # A memory bank of 3 batches (one row per sample), 5 noise rows; the bank's Z from step 1.
+    "instdisc": (dict(bank_size=3 * BATCH, num_noise=5), dict(hidden_dims=(8,), output_dim=4),
+                 1),
     # Image-text pairs (0 views: images and captions, see `batches`); SigLIP's loss and bias.
     "clip": (dict(loss="siglip", text_encoder=dict(vocab_size=8, context_length=4, width=8,
                                                    num_layers=1, num_heads=2)),
@@ -75,6 +78,9 @@ def batches(name, steps=3, seed=0):
                            np.zeros_like(labels)], 1).astype("int32")
         return {"images": images + labels[:, None, None, None] / 8, "tokens": tokens}, labels
     views = rng.random((BATCH * steps, num_views, SIZE, SIZE, 1)).astype("float32")
+    if getattr(methods.METHODS.lookup(name), "sample_index", False):  # Its bank row too.
+        return (views + labels[:, None, None, None, None] / 8,
+                dict(labels=labels, index=np.arange(len(labels))))
     return views + labels[:, None, None, None, None] / 8, labels
 
 
@@ -98,8 +104,8 @@ def fitted(name):
     keras.utils.set_random_seed(0)
     model = build(name)
     views, labels = batches(name)
-    history = model.fit(take(views, slice(2 * BATCH)), labels[:2 * BATCH], batch_size=BATCH,
-                        epochs=1, shuffle=False, verbose=0)
+    history = model.fit(take(views, slice(2 * BATCH)), take(labels, slice(2 * BATCH)),
+                        batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     return model, history.history
 
 
@@ -124,7 +130,7 @@ def test_fit_then_keras_round_trip_restores_every_variable(name, tmp_path):
         np.testing.assert_array_equal(ops.convert_to_numpy(loaded), ops.convert_to_numpy(saved),
                                       err_msg=saved.path)
     # Training goes on from the same state: the next step's loss and weights agree.
-    x, y = take(views, slice(2 * BATCH, None)), labels[2 * BATCH:]
+    x, y = take(views, slice(2 * BATCH, None)), take(labels, slice(2 * BATCH, None))
     restored.compile(optimizer=keras.optimizers.SGD(0.05))
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     got = restored.train_on_batch(x, y, return_dict=True)["loss"]
@@ -147,7 +153,7 @@ def test_bad_batches_are_refused_with_their_name(name):
 
 
 # Methods whose forward pass advances state every step (a queue, a teacher, a step count).
-STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr", "dino"}
+STEP_STATE = {"moco", "supcon_moco", "byol", "swav", "nnclr", "dino", "instdisc"}
 
 
 def test_gradient_accumulation_is_refused_where_state_advances_every_step():
@@ -179,7 +185,8 @@ def test_every_method_is_in_the_replica_equality_run():
 # Methods whose 10-trial kill-and-resume campaign is recorded in BENCHMARKS.md, by the
 # config it ran; a method joins when its campaign is 10/10.
 CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digits_moco",
-             "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor"}
+             "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor",
+             "instdisc": "digits_instdisc"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():

@@ -300,7 +300,8 @@ def check_against_data(config, model, train_size):
     """Settings that must agree with the data, checked before training (a range check on
     values inside a compiled step does nothing): the kNN monitor's `k` against the
     reference (training) set, a queue (MoCo's keys, SwAV's features, NNCLR's support set)
-    against the global batch it takes each step."""
+    against the global batch it takes each step, a memory bank (InstDisc's) against the
+    training split, one row per sample."""
     ev = config.get("eval") or {}
     if ev.get("knn_every_epochs") and ev.get("knn_k", 0) > train_size:
         raise UsageError(f"Config key 'eval.knn_k' ({ev['knn_k']}) must be at most the "
@@ -314,6 +315,17 @@ def check_against_data(config, model, train_size):
             f"{config['pretrain']['batch_size']}"
             + (" x 2 views, symmetric" if rows != config["pretrain"]["batch_size"] else "")
             + "); raise it or lower the batch size.")
+    bank_size = getattr(model, "bank_size", None)  # InstDisc's memory bank: a row a sample.
+    if bank_size is not None and bank_size != train_size:
+        raise UsageError(
+            f"Config key 'method_kwargs.bank_size' ({bank_size}) must equal the {train_size} "
+            "images of the training split (one memory-bank row per sample); set "
+            f"--config.method_kwargs.bank_size={train_size}.")
+    if bank_size is not None and config["pretrain"].get("samples_per_class"):
+        raise UsageError(
+            "Config key 'pretrain.samples_per_class' cannot be used with method "
+            f"{config['method']!r}: its batches carry each sample's index in the training "
+            "split, which class-balanced sampling does not keep; set it to 0.")
     xbm_size = getattr(model, "xbm_size", 0) or 0  # MetricLearning's cross-batch memory.
     rows = config["pretrain"]["batch_size"] * config["views"]["num_views"]
     if 0 < xbm_size < rows:

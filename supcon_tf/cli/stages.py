@@ -109,6 +109,8 @@ class Run:
                                  self.num_classes, total_steps=self.steps_per_epoch("pretrain")
                                  * config["pretrain"]["epochs"], extra=self._method_extra())
         build.check_against_data(config, model, self.train_size)
+        # Methods with a row per training sample (InstDisc's memory bank) get its index.
+        self.sample_index = bool(getattr(model, "sample_index", False))
 
     def _method_extra(self):
         return self.adapter.model_kwargs() if self.adapter is not None else None
@@ -172,7 +174,7 @@ class Run:
                 augmenter=augmenter, augment_on=augment_on,
                 shuffle_buffer=shuffle, seed=seed, repeat=False,
                 drop_remainder=True, deterministic=c["deterministic"],
-                resize=self.resize)
+                resize=self.resize, sample_index=stage == "pretrain" and self.sample_index)
             # Models of images (the linear stage, "ce") take one view without its axis;
             # methods of views (a metric loss with one view, too) keep it.
             takes_images = stage == "linear" or c["method"] == "ce"
@@ -333,6 +335,9 @@ class Run:
             metrics["pretrain_dataset"] = self.config["dataset"]["name"]
         if self.adapter is not None:  # e.g. zero-shot top-1 and image<->text Recall@k
             metrics.update(self.adapter.metrics(pretrained))
+        own = getattr(pretrained, "evaluation_metrics", None)
+        if own is not None:  # Of the method's own state, e.g. InstDisc's bank kNN top-1.
+            metrics.update(own(self.eval_data(self.train_data), self.eval_data(self.test_data)))
         if self.chief:
             # The folder holds the stage's checkpoints already.
             wd.write_json(self.stage2_path("linear", wd.METRICS_FILE), metrics)

@@ -40,9 +40,28 @@ def _static_images(ds):
     return ds.element_spec[0].shape.is_fully_defined()
 
 
+def with_sample_index(ds):
+    """(x, {"labels": int32, "index": int32}) from a dataset of (x, label): each sample's
+    position in `ds`, the same in every epoch, shuffle and resumed run (a memory bank's
+    row, e.g. InstDisc's)."""
+    import tensorflow as tf
+
+    return ds.enumerate().map(lambda i, xy: (xy[0], {"labels": tf.cast(xy[1], tf.int32),
+                                                     "index": tf.cast(i, tf.int32)}))
+
+
+def _cast_labels(y):
+    import tensorflow as tf
+
+    if isinstance(y, dict):
+        return dict(y, labels=tf.cast(y["labels"], tf.int32))
+    return tf.cast(y, tf.int32)
+
+
 def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_on="host",
                           shuffle_buffer=10_000, seed=None, repeat=True, drop_remainder=True,
-                          deterministic=False, resize=None, input_context=None, cache=False):
+                          deterministic=False, resize=None, input_context=None, cache=False,
+                          sample_index=False):
     """Batches for `fit` from a dataset of (uint8 image [H, W, C], int label).
 
     host:   (views float32 [b, num_views, h, w, C] in [0, 1], labels int32 [b]).
@@ -52,6 +71,9 @@ def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_o
     `resize=(H, W)` resizes images first (needed on device when sizes vary).
     `deterministic=True` with a `seed` gives the same batches every run (the host
     augmentation then runs on one thread, with the augmenter's own seed).
+    `sample_index=True`: the labels become {"labels": [b], "index": [b]}, the index
+    being each sample's position in `ds` (`with_sample_index`, taken before sharding
+    and shuffling).
     An `augmenter` that makes views itself (a `MultiView`, or a `views.MultiCrop`,
     whose batches are ((global, local) view groups, labels)) is used as it is.
     """
@@ -64,8 +86,10 @@ def make_pretrain_dataset(ds, batch_size, num_views=2, augmenter=None, augment_o
     if augment_on == "host" and augmenter is None:
         raise ValueError("`augmenter` is required with augment_on='host'; received "
                          "augmenter=None (e.g. views.get('simclr', image_size=(32, 32))).")
+    if sample_index:
+        ds = with_sample_index(ds)
     ds, batch_size = _per_replica(ds, batch_size, input_context)
-    ds = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)))
+    ds = ds.map(lambda x, y: (x, _cast_labels(y)))
     if resize is not None:
         size = check_size("resize", resize)
         ds = ds.map(lambda x, y: (resize_uint8(x, size), y), num_parallel_calls=tf.data.AUTOTUNE)

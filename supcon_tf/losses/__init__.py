@@ -13,6 +13,7 @@ from supcon_tf.losses.contrastive import (
     SUMMATION_LOCATIONS,
     contrastive_loss,
 )
+from supcon_tf.losses.instdisc import InstDiscLoss, nce_loss
 from supcon_tf.losses.queue import MoCoLoss, QueueSupConLoss, moco_loss, queue_supcon_loss
 from supcon_tf.losses.metric import (
     TRIPLET_MINING,
@@ -47,6 +48,7 @@ __all__ = [
     "SigLIPLoss",
     "clip_loss",
     "siglip_loss",
+    "InstDiscLoss",
     "MoCoLoss",
     "QueueSupConLoss",
     "CONTRAST_MODES",
@@ -78,6 +80,7 @@ __all__ = [
     "contrastive_loss",
     "dino_loss",
     "moco_loss",
+    "nce_loss",
     "queue_supcon_loss",
     "simsiam_loss",
     "sinkhorn_knopp",

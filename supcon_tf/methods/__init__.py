@@ -13,6 +13,8 @@ from supcon_tf.methods.gradient_cache import (
     GradientCacheSimCLR,
     GradientCacheSupCon,
 )
+from supcon_tf.methods.instdisc import InstDisc
+from supcon_tf.methods.memory_bank import MemoryBank
 from supcon_tf.methods.moco import MoCo, SupConMoCo
 from supcon_tf.methods.momentum import MomentumModel
 from supcon_tf.methods.queue import FeatureQueue
@@ -41,6 +43,7 @@ METHODS.register("vicreg")(VICReg)
 METHODS.register("nnclr")(NNCLR)
 METHODS.register("dino")(DINO)
 METHODS.register("clip")(CLIP)
+METHODS.register("instdisc")(InstDisc)
 
 
 def get(name, **kwargs):
@@ -60,7 +63,9 @@ __all__ = [
     "GradientCache",
     "GradientCacheSimCLR",
     "GradientCacheSupCon",
+    "InstDisc",
     "LinearClassifier",
+    "MemoryBank",
     "MetricLearning",
     "MoCo",
     "MomentumModel",
