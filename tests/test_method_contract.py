@@ -186,7 +186,8 @@ def test_every_method_is_in_the_replica_equality_run():
 # config it ran; a method joins when its campaign is 10/10.
 CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digits_moco",
              "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor",
-             "instdisc": "digits_instdisc"}
+             "instdisc": "digits_instdisc",
+             "barlow_twins": "digits_barlow_twins", "vicreg": "digits_vicreg"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():
