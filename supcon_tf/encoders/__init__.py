@@ -3,7 +3,8 @@ adapters.
 
 `get("resnet18", input_shape=(32, 32, 3), stem="cifar")` builds by name;
 `get(model)` accepts any `keras.Model`; `get("hub:PATH_OR_URL", trainable=False)` wraps
-a SavedModel / TF Hub module (see `encoders.hub`).
+a SavedModel / TF Hub module (see `encoders.hub`); `feature_maps(encoder, names)` gives an
+encoder's named intermediate feature maps (see `encoders.feature_maps`).
 """
 
 import functools
@@ -11,6 +12,7 @@ import functools
 import keras
 
 from supcon_tf.encoders.adapters import as_encoder
+from supcon_tf.encoders.feature_maps import feature_maps
 from supcon_tf.encoders.hub import HubEncoderLayer, hub_encoder
 from supcon_tf.encoders.resnet import RESNET_LAYOUTS, batch_norm, resnet
 from supcon_tf.encoders.small import small_cnn
@@ -35,5 +37,5 @@ def get(identifier, **kwargs):
     return ENCODERS.get(identifier, **kwargs)
 
 
-__all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "as_encoder", "batch_norm", "get",
+__all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "as_encoder", "batch_norm", "feature_maps", "get",
            "hub_encoder", "resnet", "small_cnn", "vit"]
