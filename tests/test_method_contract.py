@@ -45,6 +45,12 @@ SPECS = {
               dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     "dino": (dict(out_dim=6, freeze_last_layer_steps=1),  # total_steps: taken from fit.
              dict(hidden_dims=(8,), output_dim=4, use_batch_norm=False, activation="gelu"), 3),
+    # AMDIM's setting of the framework: 1-5, 1-7, 5-5 over the small CNN's two blocks.
+    "framework": (dict(loss=losses.NCELoss(tclip=20.0, score_penalty=5e-2),
+                       extraction="amdim", similarity="scaled_dot",
+                       extraction_kwargs=dict(maps={"1": "output", "5": "block2",
+                                                    "7": "block1"})),
+                  dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     # Image-text pairs (0 views: images and captions, see `batches`); SigLIP's loss and bias.
     "clip": (dict(loss="siglip", text_encoder=dict(vocab_size=8, context_length=4, width=8,
                                                    num_layers=1, num_heads=2)),

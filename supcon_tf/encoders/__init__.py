@@ -3,7 +3,8 @@ adapters, and any of them over a grid of patches (CPC's `patch_encoder`, name "p
 
 `get("resnet18", input_shape=(32, 32, 3), stem="cifar")` builds by name;
 `get(model)` accepts any `keras.Model`; `get("hub:PATH_OR_URL", trainable=False)` wraps
-a SavedModel / TF Hub module (see `encoders.hub`).
+a SavedModel / TF Hub module (see `encoders.hub`); `feature_maps(encoder, names)` gives an
+encoder's named intermediate feature maps (see `encoders.feature_maps`).
 """
 
 import functools
@@ -11,6 +12,7 @@ import functools
 import keras
 
 from supcon_tf.encoders.adapters import as_encoder
+from supcon_tf.encoders.feature_maps import feature_maps
 from supcon_tf.encoders.hub import HubEncoderLayer, hub_encoder
 from supcon_tf.encoders.patches import PatchGrid, Patches, patch_encoder
 from supcon_tf.encoders.resnet import RESNET_LAYOUTS, batch_norm, resnet
@@ -38,4 +40,5 @@ def get(identifier, **kwargs):
 
 
 __all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "PatchGrid", "Patches", "as_encoder",
-           "batch_norm", "get", "hub_encoder", "patch_encoder", "resnet", "small_cnn", "vit"]
+           "batch_norm", "feature_maps", "get", "hub_encoder", "patch_encoder", "resnet",
+           "small_cnn", "vit"]

@@ -1,6 +1,7 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
 losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's (with `sinkhorn_knopp`), NNCLR's and
-DINO's; Barlow Twins' and VICReg's (redundancy reduction); CLIP's and SigLIP's (image-text)."""
+DINO's; the framework's NCE (AMDIM, CPC); Barlow Twins' and VICReg's (redundancy
+reduction); CLIP's and SigLIP's (image-text)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
@@ -35,6 +36,7 @@ from supcon_tf.losses.redundancy import (
     barlow_twins_loss,
     vicreg_loss,
 )
+from supcon_tf.losses.nce import NCELoss, nce_loss, tanh_clip
 from supcon_tf.losses.nnclr import NNCLRLoss, nearest_neighbours, nnclr_loss
 from supcon_tf.losses.simsiam import SimSiamLoss, collapse_std, simsiam_loss
 from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
@@ -54,6 +56,7 @@ __all__ = [
     "TRIPLET_MINING",
     "CircleLoss",
     "MultiSimilarityLoss",
+    "NCELoss",
     "NNCLRLoss",
     "ProxyAnchorLoss",
     "TripletLoss",
@@ -61,6 +64,7 @@ __all__ = [
     "metric_loss",
     "multi_similarity_loss",
     "nearest_neighbours",
+    "nce_loss",
     "nnclr_loss",
     "proxy_anchor_loss",
     "triplet_loss",
@@ -82,5 +86,6 @@ __all__ = [
     "simsiam_loss",
     "sinkhorn_knopp",
     "swav_loss",
+    "tanh_clip",
     "vicreg_loss",
 ]

@@ -8,6 +8,8 @@ from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, 
 from supcon_tf.methods.dino import DINO
 from supcon_tf.methods.clip import CLIP
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
+from supcon_tf.methods.extractions import EXTRACTIONS, Extraction, MultiScale
+from supcon_tf.methods.framework import Framework
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
     GradientCacheSimCLR,
@@ -41,6 +43,7 @@ METHODS.register("vicreg")(VICReg)
 METHODS.register("nnclr")(NNCLR)
 METHODS.register("dino")(DINO)
 METHODS.register("clip")(CLIP)
+METHODS.register("framework")(Framework)
 
 
 def get(name, **kwargs):
@@ -56,6 +59,9 @@ __all__ = [
     "ContrastiveModel",
     "CrossEntropyClassifier",
     "DINO",
+    "EXTRACTIONS",
+    "Extraction",
+    "Framework",
     "FeatureQueue",
     "GradientCache",
     "GradientCacheSimCLR",
@@ -64,6 +70,7 @@ __all__ = [
     "MetricLearning",
     "MoCo",
     "MomentumModel",
+    "MultiScale",
     "NNCLR",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
