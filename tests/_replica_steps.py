@@ -4,7 +4,7 @@ Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, DINO (its
-center), CLIP and SigLIP (chunked over the replicas' texts), the linear stage and SupCon with
+center), CLIP and SigLIP, AMDIM (the framework: global targets, drawn source locations) (chunked over the replicas' texts), the linear stage and SupCon with
 per-replica BatchNorm (`local_bn`) for two steps on the same global batches
 under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
@@ -64,7 +64,7 @@ def build(case):
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=sync,
                           output_batch_norm=case == "simsiam",
                           normalize=case not in ("byol", "simsiam", "nnclr", "barlow_twins",
-                                                 "vicreg"))
+                                                 "vicreg", "framework"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
     elif case == "metric_xbm":  # Semi-hard triplets against the batch and a memory of 48
@@ -89,6 +89,13 @@ def build(case):
                                                num_layers=1, num_heads=2))
         model({"images": keras.ops.zeros((2, 8, 8, 1)), "tokens": keras.ops.zeros((2, 4))})
         return model
+    elif case == "framework":  # AMDIM: every replica's local maps are negatives; the 5-5
+        # source locations drawn for the global batch.
+        model = methods.Framework(encoder, head, loss=losses.NCELoss(tclip=20.0,
+                                                                     score_penalty=5e-2),
+                                  extraction="amdim", similarity="scaled_dot",
+                                  extraction_kwargs=dict(maps={"1": "output", "5": "block2",
+                                                               "7": "block1"}, seed=0))
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
@@ -182,4 +189,4 @@ if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
                           "supcon_moco", "byol", "simsiam", "swav", "nnclr", "barlow_twins",
-                          "vicreg", "dino", "clip", "siglip", "linear"])
+                          "vicreg", "dino", "clip", "siglip", "framework", "linear"])

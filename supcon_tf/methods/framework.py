@@ -59,9 +59,10 @@ def score(similarity, comparison):
     source, target = comparison["source"], comparison["target"]
     targets, offset = distribute.cross_replica_concat(target)
     local, total = ops.shape(source)[0], ops.shape(targets)[0]
-    sources, count = ops.shape(source)[1], ops.shape(targets)[1]
-    scores = similarity.similarity(ops.reshape(source, (-1, source.shape[-1])),
-                                   ops.reshape(targets, (-1, targets.shape[-1])))
+    sources, count = ops.shape(source)[1], ops.shape(target)[1]
+    dim = target.shape[-1]  # (The gather loses the static shape.)
+    scores = similarity.similarity(ops.reshape(source, (-1, dim)),
+                                   ops.reshape(targets, (-1, dim)))
     scores = ops.reshape(scores, (local, sources, total, count))
     same = ops.one_hot(ops.arange(local) + offset, total, dtype=scores.dtype)
     return scores, same
