@@ -4,7 +4,9 @@ Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, DINO (its
-center), CLIP and SigLIP, AMDIM (the framework: global targets, drawn source locations) (chunked over the replicas' texts), the linear stage and SupCon with
+center), CLIP and SigLIP (chunked over the replicas' texts), the framework's AMDIM
+(global targets, drawn source locations), CPC and YADIM (targets gathered over the
+replicas), the linear stage and SupCon with
 per-replica BatchNorm (`local_bn`) for two steps on the same global batches
 under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
@@ -59,6 +61,12 @@ def build(case):
     sync = case != "local_bn"  # local_bn: SupCon with per-replica BatchNorm statistics.
     encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(8, 16), dim=16,
                            sync_batch_norm=sync)
+    if case == "cpc":  # A 3 x 3 grid of 4 x 4 patches (no per-patch augmentation: each
+        # replica would draw its own), negatives: every patch of the global batch.
+        encoder = encoders.get("patches", input_shape=(8, 8, 1), encoder="small_cnn",
+                               encoder_kwargs=dict(widths=(8, 16), dim=16,
+                                                   sync_batch_norm=True),
+                               patch_size=4, overlap=2, augmentation=None)
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=sync,
@@ -96,6 +104,15 @@ def build(case):
                                   extraction="amdim", similarity="scaled_dot",
                                   extraction_kwargs=dict(maps={"1": "output", "5": "block2",
                                                                "7": "block1"}, seed=0))
+    elif case == "cpc":  # The framework's CPC: rows above predict 1 and 2 rows below.
+        model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="cpc",
+                                  similarity="dot", extraction_kwargs=dict(
+                                      steps=2, context=dict(width=8, num_blocks=1)))
+    elif case == "yadim":  # The framework's YADIM: the two views' last feature maps.
+        model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="amdim",
+                                  similarity="dot", extraction_kwargs=dict(
+                                      maps={"last": "block2"}, comparisons=("last-last",),
+                                      source_location="all"))
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
@@ -189,4 +206,5 @@ if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
                           "supcon_moco", "byol", "simsiam", "swav", "nnclr", "barlow_twins",
-                          "vicreg", "dino", "clip", "siglip", "framework", "linear"])
+                          "vicreg", "dino", "clip", "siglip", "framework", "cpc",
+                          "yadim", "linear"])

@@ -22,6 +22,7 @@ CORE_TESTS = {
     "tests/test_momentum_methods.py": {},
     "tests/test_metric_losses.py": {"JAX_ENABLE_X64": "1"},
     "tests/test_clip_losses.py": {"JAX_ENABLE_X64": "1"},
+    "tests/test_cpc.py": {"JAX_ENABLE_X64": "1"},
     "tests/test_metric_method.py": {},
     "tests/test_retrieval.py": {},
     "tests/test_tolerance.py": {},

@@ -1,5 +1,5 @@
 """CPC's pieces: the patch grid (values against NumPy slicing, errors naming the parameter),
-colour dropping, the row-causal context network and the patch encoder (TensorFlow and JAX)."""
+colour dropping, the row-causal context network and the patch encoder."""
 
 import keras
 import numpy as np
@@ -94,8 +94,8 @@ def test_patch_encoder_is_the_mean_of_the_encoder_over_the_grid(tmp_path):
                         for r in range(3) for c in range(3)], 1)
     features = np_(inner(patches.reshape(-1, 4, 4, 1))).reshape(3, 3, 3, 8)
     assert_close(np_(model(images)), features.mean(axis=(1, 2)), terms=4 * 4 * 9)
-    grid = keras.Model(model.input, model.get_layer(encoders.patches.GRID).output)(images)
-    assert_close(np_(grid), features, terms=4 * 4 * 9)
+    grid = encoders.feature_maps(model, [encoders.patches.GRID])(images)
+    assert_close(np_(grid[encoders.patches.GRID]), features, terms=4 * 4 * 9)
     # Training draws each patch's own augmentation (crop, flip; colour drop on RGB).
     assert not np.allclose(np_(model(images, training=True)), np_(model(images)))
     path = str(tmp_path / "patches.keras")

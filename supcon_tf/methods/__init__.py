@@ -10,6 +10,7 @@ from supcon_tf.methods.clip import CLIP
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
 from supcon_tf.methods.extractions import EXTRACTIONS, Extraction, MultiScale
 from supcon_tf.methods.framework import Framework
+from supcon_tf.methods.cpc import PatchPrediction
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
     GradientCacheSimCLR,
@@ -72,6 +73,7 @@ __all__ = [
     "MomentumModel",
     "MultiScale",
     "NNCLR",
+    "PatchPrediction",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "SimCLR",
