@@ -9,6 +9,7 @@ import pytest
 
 from supcon_tf import encoders, optimizers, views
 from supcon_tf.cli import build, schema
+from supcon_tf.cli.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar10_simclr",
@@ -21,7 +22,9 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "imagenet_barlow_twins", "imagenet_vicreg",
          "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr",
          "digits_dino", "cifar10_dino", "imagenet_dino",
-         "digits_clip", "digits_siglip", "coco_clip"]
+         "digits_clip", "digits_siglip", "coco_clip",
+         "digits_cpc", "cifar10_cpc", "stl10_cpc", "imagenet_cpc",
+         "digits_yadim", "cifar10_yadim", "stl10_yadim", "imagenet_yadim"]
 
 
 def _module(name):
@@ -73,13 +76,35 @@ def test_unknown_config_argument_is_refused():
                                          ("imagenet_simclr", (64, 64, 3)),
                                          ("digits_supcon", (8, 8, 1)),
                                          ("imagenet_swav", (64, 64, 3)),
-                                         ("imagenet_dino", (64, 64, 3))])
+                                         ("imagenet_dino", (64, 64, 3)),
+                                         ("cifar10_cpc", (32, 32, 3)),
+                                         ("cifar10_yadim", (32, 32, 3))])
 def test_local_variants_build_small_encoders(name, shape):
     config = schema.resolve(_module(name).get_config("local"))
     if config["views"]["image_size"] is not None:
         assert tuple(config["views"]["image_size"]) == shape[:2]
     encoder = build.encoder(config, shape)
     assert encoder.count_params() < 500_000
+
+
+@pytest.mark.parametrize("name", ["cifar10_cpc", "stl10_cpc", "imagenet_cpc"])
+def test_cpc_configs_cut_the_papers_seven_by_seven_grid(name):
+    config = schema.resolve(_module(name).get_config())
+    kwargs = config["encoder"]["kwargs"]
+    assert views.patch_grid(config["views"]["image_size"], kwargs["patch_size"],
+                            kwargs["overlap"]) == (7, 7)
+    assert kwargs["overlap"] * 2 == kwargs["patch_size"]  # Half of each patch overlaps.
+
+
+def test_the_views_a_framework_config_needs_follow_its_extraction():
+    config = _module("digits_cpc").get_config("local")  # CPC: one view per image.
+    assert schema.resolve(config)["views"]["num_views"] == 1
+    config.method_kwargs.extraction = "amdim"  # Two views.
+    with pytest.raises(UsageError, match=r"'views.num_views' must be >= 2"):
+        schema.resolve(config)
+    config.method_kwargs.extraction = "cpcc"
+    with pytest.raises(UsageError, match=r"'method_kwargs'.*Did you mean 'cpc'"):
+        schema.resolve(config)
 
 
 # The papers' settings each config claims in its docstring.

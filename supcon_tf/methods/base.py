@@ -143,6 +143,13 @@ class ContrastiveModel(GuardedFit, keras.Model):
     # Keras' `gradient_accumulation_steps` would advance it once per micro-batch.
     step_state = None
 
+    @classmethod
+    def views_needed(cls, method_kwargs):
+        """The views per sample the method built with `method_kwargs` needs (what a
+        config's `views.num_views` is checked against before anything is built)."""
+        del method_kwargs
+        return cls.min_views
+
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, keras.layers.Layer):

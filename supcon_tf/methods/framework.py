@@ -37,7 +37,7 @@ from supcon_tf.losses import distances
 from supcon_tf.losses.nce import NCELoss
 from supcon_tf.losses.parts import serialize
 from supcon_tf.methods.base import ContrastiveModel, view_groups
-from supcon_tf.methods.extractions import EXTRACTIONS
+from supcon_tf.methods.extractions import EXTRACTIONS, Extraction
 from supcon_tf.registry import Registry, register
 
 LOSSES = Registry("framework loss")
@@ -85,6 +85,12 @@ class Framework(ContrastiveModel):
         """(loss class, its kwargs) from a config's `loss` section by its `name`."""
         kwargs = dict(kwargs)
         return LOSSES.lookup(kwargs.pop("name", "nce")), kwargs
+
+    @classmethod
+    def views_needed(cls, method_kwargs):
+        """The views its extraction needs (CPC: one; AMDIM: two)."""
+        factory = EXTRACTIONS.lookup(method_kwargs.get("extraction", "amdim"))
+        return getattr(factory, "min_views", Extraction.min_views)
 
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None,
                  extraction="amdim", extraction_kwargs=None, similarity="dot", **kwargs):

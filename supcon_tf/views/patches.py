@@ -8,6 +8,7 @@ every patch (spatial jitter, flip, colour dropping, grayscale), after CPC v2's
 appendix and the CIFAR/STL/ImageNet pipelines of its PyTorch Lightning port.
 """
 
+import keras
 from keras import ops
 
 from supcon_tf.registry import register
@@ -89,6 +90,21 @@ class ColorDrop(Augmenter):
         return config
 
 
+def _cpc_stages(size, area_range, aspect_range, flip, translate, jitter_p, jitter,
+                grayscale_p, allow_upsample, seed):
+    s = _seeds(seed)
+    stages = [RandomResizedCrop(size, area_range, aspect_range, allow_upsample=allow_upsample,
+                                seed=s())]
+    if flip:
+        stages.append(_flip(s()))
+    if translate:  # AMDIM's and CPC's CIFAR jitter: a shift of up to `translate` pixels.
+        stages.append(keras.layers.RandomTranslation(
+            translate / size[0], translate / size[1], fill_mode="reflect", seed=s()))
+    stages.append(ColorJitter(*jitter, p=jitter_p, seed=s()))
+    stages.append(RandomGrayscale(grayscale_p, seed=s()))
+    return stages
+
+
 @POLICIES.register("cpc")
 def cpc(image_size=(224, 224), area_range=(0.3, 1.0), aspect_range=(0.7, 1.4), flip=True,
         jitter_p=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, grayscale_p=0.25,
@@ -97,14 +113,23 @@ def cpc(image_size=(224, 224), area_range=(0.3, 1.0), aspect_range=(0.7, 1.4), f
     ImageNet/STL-10 pipeline): a random resized crop of 30-100% of the area, a flip,
     colour jitter (0.4, 0.4, 0.4, 0.1) with p=0.8 and grayscale with p=0.25."""
     size = check_size("image_size", image_size)
-    s = _seeds(seed)
-    stages = [RandomResizedCrop(size, area_range, aspect_range, allow_upsample=allow_upsample,
-                                seed=s())]
-    if flip:
-        stages.append(_flip(s()))
-    stages.append(ColorJitter(brightness, contrast, saturation, hue, p=jitter_p, seed=s()))
-    stages.append(RandomGrayscale(grayscale_p, seed=s()))
-    return Compose(stages, seed=seed, name="cpc")
+    return Compose(_cpc_stages(size, area_range, aspect_range, flip, 0, jitter_p,
+                               (brightness, contrast, saturation, hue), grayscale_p,
+                               allow_upsample, seed), seed=seed, name="cpc")
+
+
+@POLICIES.register("yadim")
+def yadim(image_size=(224, 224), area_range=(0.3, 1.0), aspect_range=(0.7, 1.4), flip=True,
+          translate=4, jitter_p=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2,
+          grayscale_p=0.25, allow_upsample=False, seed=None):
+    """YADIM's views (Falcon & Cho 2020): CPC's and AMDIM's pipelines merged: a random
+    resized crop (30-100% of the area), a flip, a reflected shift of up to `translate`
+    pixels, colour jitter (0.4, 0.4, 0.4, 0.2) with p=0.8 and grayscale with p=0.25."""
+    size = check_size("image_size", image_size)
+    translate = check_int("translate", translate, minimum=0)
+    return Compose(_cpc_stages(size, area_range, aspect_range, flip, translate, jitter_p,
+                               (brightness, contrast, saturation, hue), grayscale_p,
+                               allow_upsample, seed), seed=seed, name="yadim")
 
 
 @POLICIES.register("cpc_patches")
