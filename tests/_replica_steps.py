@@ -104,10 +104,12 @@ def build(case):
                                   extraction="amdim", similarity="scaled_dot",
                                   extraction_kwargs=dict(maps={"1": "output", "5": "block2",
                                                                "7": "block1"}, seed=0))
-    elif case == "cpc":  # The framework's CPC: rows above predict 1 and 2 rows below.
+    elif case == "cpc":  # The framework's CPC: rows above predict 1 and 2 rows below,
+        # columns on the right the columns 1 and 2 to their left.
         model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="cpc",
                                   similarity="dot", extraction_kwargs=dict(
-                                      steps=2, context=dict(width=8, num_blocks=1)))
+                                      steps=2, directions=("down", "left"),
+                                      context=dict(width=8, num_blocks=1)))
     elif case == "yadim":  # The framework's YADIM: the two views' last feature maps.
         model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="amdim",
                                   similarity="dot", extraction_kwargs=dict(

@@ -54,9 +54,9 @@ SPECS = {
                                                     "7": "block1"})),
                   dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     # CPC v2 (`ENCODERS` below: a 3 x 3 grid of 4 x 4 patches): contexts of
-    # the rows above predict the patches 1 row below and 1 column right, by dot products.
+    # the rows above predict the patches 1 row below, by dot products.
     "framework:cpc": (dict(loss=losses.NCELoss(), extraction="cpc", similarity="dot",
-                           extraction_kwargs=dict(steps=1, directions=("down", "right"),
+                           extraction_kwargs=dict(steps=1,
                                                   context=dict(width=8, num_blocks=1))),
                       dict(hidden_dims=(), output_dim=4, use_batch_norm=False,
                            normalize=False), 1),
