@@ -92,3 +92,22 @@ def test_bad_settings_name_their_key():
     with pytest.raises(ValueError, match="`source_location`"):
         amdim_model(extraction_kwargs=dict(maps={"1": "output", "5": "block2"},
                                            comparisons=("5-5",), source_location="one"))
+
+
+def test_claim_tool_table_and_merge_of_logs(tmp_path):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "tools" / "framework_claim.py"
+    spec = importlib.util.spec_from_file_location("framework_claim", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    log = tmp_path / "seed0.log"
+    log.write_text("[10s] seed 0 | crop | amdim: 0.9000\n[20s] seed 0 | crop | global: 0.8000\n"
+                   "[30s] seed 1 | crop | amdim: 0.8000\n[40s] seed 1 | crop | global: 0.8000\n"
+                   "[50s] seed 0 | weak_crop | amdim: 0.5000\n")  # A run stopped early.
+    tool.main(["--merge", str(log), "--out", str(tmp_path / "out")])
+    table = (tmp_path / "out" / "table.md").read_text().splitlines()
+    # The row with both extractions only: means ± std in %, its spread across extractions.
+    assert table[2] == "| crop (>= 50%) only | 85.0 ± 5.0 | 80.0 ± 0.0 | 5.0 |"
+    assert len(table) == 4 and table[3].startswith("| spread across augmentations | 0.0 |")
