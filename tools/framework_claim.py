@@ -108,8 +108,8 @@ def table(results, pipelines, extractions):
              "|---" * (len(extractions) + 2) + "|"]
     for p in pipelines:
         row = [means[p, e] for e in extractions]
-        lines.append(f"| {PIPELINES[p][0]} | " + " | ".join(cell(results[p][e]) for e in extractions)
-                     + f" | {100 * (max(row) - min(row)):.1f} |")
+        cells = " | ".join(cell(results[p][e]) for e in extractions)
+        lines.append(f"| {PIPELINES[p][0]} | {cells} | {100 * (max(row) - min(row)):.1f} |")
     spreads = []
     for e in extractions:
         column = [means[p, e] for p in pipelines]
