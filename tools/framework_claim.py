@@ -19,7 +19,8 @@ brightness/contrast jitter, the crop alone, and a weak crop (>= 90%) alone. Extr
 AMDIM's (1-5, 1-7, 5-5 over the pooled output, the 2x2 and the 4x4 block) and the
 SimCLR-style global one (pooled output against pooled output). Writes `results.json` and
 `table.md` (rows: pipelines; columns: extractions; plus each row's spread across
-extractions and each column's across pipelines) into `--out`.
+extractions and each column's across pipelines) into `--out`. `--epochs=0` probes the
+untrained encoder instead, for reference.
 """
 
 import argparse
