@@ -32,6 +32,7 @@ CORE_TESTS = {
     "tests/test_nnclr_loss.py": {},
     "tests/test_dino.py": {},
     "tests/test_text.py": {},
+    "tests/test_nce_loss.py": {"JAX_ENABLE_X64": "1"},
 }
 
 

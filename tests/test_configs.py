@@ -22,7 +22,7 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "imagenet_barlow_twins", "imagenet_vicreg",
          "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr",
          "digits_dino", "cifar10_dino", "imagenet_dino",
-         "digits_clip", "digits_siglip", "coco_clip",
+         "digits_clip", "digits_siglip", "coco_clip", "digits_amdim", "cifar10_amdim",
          "digits_cpc", "cifar10_cpc", "stl10_cpc", "imagenet_cpc",
          "digits_yadim", "cifar10_yadim", "stl10_yadim", "imagenet_yadim"]
 
@@ -156,6 +156,10 @@ PAPER = {
                                              weight_decay_end=0.4)),
     "coco_clip": dict(method="clip", encoder="resnet50", stem="imagenet", batch=1024,
                       temperature=None, optimizer="adamw", lr=5e-4, epochs=32),
+    "cifar10_amdim": dict(method="framework", encoder="resnet18", stem="cifar", batch=480,
+                          temperature=None, optimizer="adam", lr=2e-4, epochs=150,
+                          loss=dict(name="nce", tclip=20.0, score_penalty=5e-2),
+                          method_kwargs=dict(extraction="amdim", similarity="scaled_dot")),
 }
 
 
@@ -203,5 +207,9 @@ def test_paper_settings(name):
         assert c["pretrain"]["weight_decay"] == 0.2
         assert c["method_kwargs"]["text_encoder"] == dict(width=512, num_layers=12, num_heads=8)
         assert c["captions"]["context_length"] == 76
+    if want["method"] == "framework":  # AMDIM: 1-5, 1-7, 5-5; 1,024-d embeddings (n_rkhs).
+        assert tuple(c["method_kwargs"]["extraction_kwargs"]["comparisons"]) == (
+            "1-5", "1-7", "5-5")
+        assert c["head"]["output_dim"] == 1024 and not c["head"]["normalize"]
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc

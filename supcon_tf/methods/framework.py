@@ -36,7 +36,7 @@ from supcon_tf.encoders.feature_maps import OUTPUT, available, feature_maps
 from supcon_tf.losses import distances
 from supcon_tf.losses.nce import NCELoss
 from supcon_tf.losses.parts import serialize
-from supcon_tf.methods.base import ContrastiveModel, view_groups
+from supcon_tf.methods.base import ContrastiveModel
 from supcon_tf.methods.extractions import EXTRACTIONS, Extraction
 from supcon_tf.registry import Registry, register
 
@@ -121,12 +121,9 @@ class Framework(ContrastiveModel):
             self.extraction.build(shapes)
 
     def call(self, inputs, training=False):
-        images = not isinstance(inputs, (list, tuple)) and len(inputs.shape) == 4
-        if images and training and self.augmenter is not None:
-            inputs = self.augmenter(inputs, training=True)
-        elif images:
+        groups = self.input_views(inputs, training)
+        if groups is None:
             return self.encoder(inputs, training=training)
-        groups = view_groups(inputs, 1, "inputs")
         if len(groups) != 1:
             raise ValueError("`inputs` must be one view tensor [b, V, H, W, C] for "
                              "Framework; view groups of several sizes (multi-crop) are not "
