@@ -5,7 +5,9 @@ trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue), NNCLR (its support queue wrapping around), InstDisc (its memory bank, noise drawn
 for the global batch, Z from the global first batch), Barlow Twins, VICReg, DINO (its
-center), CLIP and SigLIP (chunked over the replicas' texts), the linear stage and SupCon with
+center), CLIP and SigLIP (chunked over the replicas' texts), the framework's AMDIM
+(global targets, drawn source locations), CPC and YADIM (targets gathered over the
+replicas), the linear stage and SupCon with
 per-replica BatchNorm (`local_bn`) for two steps on the same global batches
 under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
@@ -62,12 +64,18 @@ def build(case):
     sync = case != "local_bn"  # local_bn: SupCon with per-replica BatchNorm statistics.
     encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(8, 16), dim=16,
                            sync_batch_norm=sync)
+    if case == "cpc":  # A 3 x 3 grid of 4 x 4 patches (no per-patch augmentation: each
+        # replica would draw its own), negatives: every patch of the global batch.
+        encoder = encoders.get("patches", input_shape=(8, 8, 1), encoder="small_cnn",
+                               encoder_kwargs=dict(widths=(8, 16), dim=16,
+                                                   sync_batch_norm=True),
+                               patch_size=4, overlap=2, augmentation=None)
     if case == "linear":
         return methods.LinearClassifier(encoder, num_classes=NUM_CLASSES)
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, sync_batch_norm=sync,
                           output_batch_norm=case == "simsiam",
                           normalize=case not in ("byol", "simsiam", "nnclr", "barlow_twins",
-                                                 "vicreg"))
+                                                 "vicreg", "framework"))
     if case == "metric":  # Batch-hard triplets over both views, local anchors vs global.
         model = methods.MetricLearning(encoder, head, loss=losses.TripletLoss(margin=0.5))
     elif case == "metric_xbm":  # Semi-hard triplets against the batch and a memory of 48
@@ -97,6 +105,24 @@ def build(case):
         # statistics further than the comparison's bound for them allows.)
         model = methods.InstDisc(encoder, head, bank_size=GLOBAL_BATCH * STEPS, num_noise=8,
                                  loss=losses.InstDiscLoss(proximal=1.0))
+    elif case == "framework":  # AMDIM: every replica's local maps are negatives; the 5-5
+        # source locations drawn for the global batch.
+        model = methods.Framework(encoder, head, loss=losses.NCELoss(tclip=20.0,
+                                                                     score_penalty=5e-2),
+                                  extraction="amdim", similarity="scaled_dot",
+                                  extraction_kwargs=dict(maps={"1": "output", "5": "block2",
+                                                               "7": "block1"}, seed=0))
+    elif case == "cpc":  # The framework's CPC: rows above predict 1 and 2 rows below,
+        # columns on the right the columns 1 and 2 to their left.
+        model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="cpc",
+                                  similarity="dot", extraction_kwargs=dict(
+                                      steps=2, directions=("down", "left"),
+                                      context=dict(width=8, num_blocks=1)))
+    elif case == "yadim":  # The framework's YADIM: the two views' last feature maps.
+        model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="amdim",
+                                  similarity="dot", extraction_kwargs=dict(
+                                      maps={"last": "block2"}, comparisons=("last-last",),
+                                      source_location="all"))
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.
@@ -190,4 +216,5 @@ if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]),
          sys.argv[3:] or ["supcon", "simclr", "metric", "metric_xbm", "proxy_anchor", "moco",
                           "supcon_moco", "byol", "simsiam", "swav", "nnclr", "instdisc",
-                          "barlow_twins", "vicreg", "dino", "clip", "siglip", "linear"])
+                          "barlow_twins", "vicreg", "dino", "clip", "siglip", "framework",
+                          "cpc", "yadim", "linear"])

@@ -21,6 +21,8 @@ def _distance(a, b, distance):
         return 1.0 - _cos(a, b)
     if distance == "dot":
         return -float(np.dot(a, b))
+    if distance == "scaled_dot":
+        return -float(np.dot(a, b)) / math.sqrt(len(a))
     if distance.endswith("_unit"):
         a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
         distance = distance[:-len("_unit")]

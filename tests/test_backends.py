@@ -21,6 +21,8 @@ CORE_TESTS = {
     "tests/test_metric_losses.py": (X64, None),
     "tests/test_clip_losses.py": (X64, None),
     "tests/test_instdisc_loss.py": (X64, None),
+    "tests/test_cpc.py": (X64, None),
+    "tests/test_nce_loss.py": (X64, None),
     "tests/test_redundancy_losses.py": ({}, None),
     "tests/test_nnclr_loss.py": ({}, None),
     "tests/test_simsiam_swav_losses.py": ({}, None),

@@ -9,6 +9,7 @@ import pytest
 
 from supcon_tf import encoders, optimizers, views
 from supcon_tf.cli import build, schema
+from supcon_tf.cli.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar10_simclr",
@@ -21,8 +22,10 @@ NAMES = ["digits_supcon", "digits_simclr", "digits_ce", "cifar10_supcon", "cifar
          "imagenet_barlow_twins", "imagenet_vicreg",
          "digits_nnclr", "cifar10_nnclr", "imagenet_nnclr",
          "digits_dino", "cifar10_dino", "imagenet_dino",
-         "digits_clip", "digits_siglip", "coco_clip",
-         "digits_instdisc", "cifar10_instdisc", "imagenet_instdisc"]
+         "digits_instdisc", "cifar10_instdisc", "imagenet_instdisc",
+         "digits_clip", "digits_siglip", "coco_clip", "digits_amdim", "cifar10_amdim",
+         "digits_cpc", "cifar10_cpc", "stl10_cpc", "imagenet_cpc",
+         "digits_yadim", "cifar10_yadim", "stl10_yadim", "imagenet_yadim"]
 
 
 def _module(name):
@@ -74,13 +77,35 @@ def test_unknown_config_argument_is_refused():
                                          ("imagenet_simclr", (64, 64, 3)),
                                          ("digits_supcon", (8, 8, 1)),
                                          ("imagenet_swav", (64, 64, 3)),
-                                         ("imagenet_dino", (64, 64, 3))])
+                                         ("imagenet_dino", (64, 64, 3)),
+                                         ("cifar10_cpc", (32, 32, 3)),
+                                         ("cifar10_yadim", (32, 32, 3))])
 def test_local_variants_build_small_encoders(name, shape):
     config = schema.resolve(_module(name).get_config("local"))
     if config["views"]["image_size"] is not None:
         assert tuple(config["views"]["image_size"]) == shape[:2]
     encoder = build.encoder(config, shape)
     assert encoder.count_params() < 500_000
+
+
+@pytest.mark.parametrize("name", ["cifar10_cpc", "stl10_cpc", "imagenet_cpc"])
+def test_cpc_configs_cut_the_papers_seven_by_seven_grid(name):
+    config = schema.resolve(_module(name).get_config())
+    kwargs = config["encoder"]["kwargs"]
+    assert views.patch_grid(config["views"]["image_size"], kwargs["patch_size"],
+                            kwargs["overlap"]) == (7, 7)
+    assert kwargs["overlap"] * 2 == kwargs["patch_size"]  # Half of each patch overlaps.
+
+
+def test_the_views_a_framework_config_needs_follow_its_extraction():
+    config = _module("digits_cpc").get_config("local")  # CPC: one view per image.
+    assert schema.resolve(config)["views"]["num_views"] == 1
+    config.method_kwargs.extraction = "amdim"  # Two views.
+    with pytest.raises(UsageError, match=r"'views.num_views' must be >= 2"):
+        schema.resolve(config)
+    config.method_kwargs.extraction = "cpcc"
+    with pytest.raises(UsageError, match=r"'method_kwargs'.*Did you mean 'cpc'"):
+        schema.resolve(config)
 
 
 # The papers' settings each config claims in its docstring.
@@ -142,6 +167,10 @@ PAPER = {
                                                  bank_momentum=0.5)),
     "coco_clip": dict(method="clip", encoder="resnet50", stem="imagenet", batch=1024,
                       temperature=None, optimizer="adamw", lr=5e-4, epochs=32),
+    "cifar10_amdim": dict(method="framework", encoder="resnet18", stem="cifar", batch=480,
+                          temperature=None, optimizer="adam", lr=2e-4, epochs=150,
+                          loss=dict(name="nce", tclip=20.0, score_penalty=5e-2),
+                          method_kwargs=dict(extraction="amdim", similarity="scaled_dot")),
 }
 
 
@@ -189,5 +218,9 @@ def test_paper_settings(name):
         assert c["pretrain"]["weight_decay"] == 0.2
         assert c["method_kwargs"]["text_encoder"] == dict(width=512, num_layers=12, num_heads=8)
         assert c["captions"]["context_length"] == 76
+    if want["method"] == "framework":  # AMDIM: 1-5, 1-7, 5-5; 1,024-d embeddings (n_rkhs).
+        assert tuple(c["method_kwargs"]["extraction_kwargs"]["comparisons"]) == (
+            "1-5", "1-7", "5-5")
+        assert c["head"]["output_dim"] == 1024 and not c["head"]["normalize"]
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc

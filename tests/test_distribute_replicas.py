@@ -7,7 +7,9 @@ supervised MoCo, BYOL, SimSiam, SwAV (Sinkhorn-Knopp on the global batch, its qu
 second step), NNCLR, InstDisc (its memory bank), Barlow Twins and VICReg (batch statistics of
 the global batch), DINO (its
 center: the mean teacher output of the global batch), CLIP, SigLIP (computed chunk by chunk
-over the other replicas' texts) and the linear stage for two steps on the same global batches
+over the other replicas' texts), the framework's AMDIM (global targets), CPC (every
+patch of the global batch a negative) and YADIM, and the linear stage for two steps on
+the same global batches
 with synchronized BatchNorm. Here
 the first step's gradients, every final weight (BatchNorm moving statistics, teacher
 weights, queues and pointers included), the loss / top-1 / top-5 that `fit`
@@ -30,7 +32,8 @@ METRIC_CASES = ("metric", "metric_xbm", "proxy_anchor")
 MOMENTUM_CASES = ("moco", "supcon_moco", "byol")
 REDUNDANCY_CASES = ("barlow_twins", "vicreg")
 CASES = ("supcon", "simclr", *METRIC_CASES, *MOMENTUM_CASES, "simsiam", "swav", "nnclr",
-         "instdisc", *REDUNDANCY_CASES, "dino", "clip", "siglip", "linear")
+         "instdisc", *REDUNDANCY_CASES, "dino", "clip", "siglip", "framework", "cpc",
+         "yadim", "linear")
 REPLICAS = (1, 2, 4)
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3
 # Sinkhorn-Knopp iterations sums over 16 samples and 6 prototypes.

@@ -71,6 +71,24 @@ def test_any_keras_model_is_an_encoder():
         encoders.as_encoder("resnet18")
 
 
+def test_feature_maps_of_the_small_cnn_and_any_functional_model():
+    images = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+    encoder = encoders.get("small_cnn", input_shape=(8, 8, 1), widths=(4, 8), dim=8)
+    maps = encoders.feature_maps(encoder, ["block1", "block2", "output"])(images)
+    assert_close(ops.convert_to_numpy(maps["output"]), ops.convert_to_numpy(encoder(images)))
+    block1 = keras.Model(encoder.input, encoder.get_layer("relu1").output)(images)
+    assert_close(ops.convert_to_numpy(maps["block1"]), ops.convert_to_numpy(block1))
+    assert tuple(maps["block2"].shape) == (2, 4, 4, 8)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(3, 3, name="mine")(inputs)
+    model = keras.Model(inputs, keras.layers.Flatten()(hidden))
+    assert tuple(encoders.feature_maps(model, ["mine"])(images)["mine"].shape) == (2, 6, 6, 3)
+    with pytest.raises(ValueError, match=r"`names` holds 'stage9'.*'block1', 'block2'"):
+        encoders.feature_maps(encoder, ["stage9"])
+    with pytest.raises(ValueError, match="functional Keras model"):
+        encoders.feature_maps(keras.layers.Dense(3), ["output"])
+
+
 def test_projection_head_defaults_normalized_and_configurable():
     head = ProjectionHead()
     out = ops.convert_to_numpy(head(np.random.rand(4, 32).astype("float32"), training=True))

@@ -1,7 +1,8 @@
 """The contract every registered method keeps, parametrized over `methods.METHODS`.
 
 A new method joins with one entry in SPECS (its tiny constructor arguments and what it
-needs of a batch), not a copy of these tests. Checked here for each: `fit`, a `.keras`
+needs of a batch), not a copy of these tests; so does a setting of a method that is a method
+in its own right (the framework's CPC and YADIM), as "method:setting". Checked here for each: `fit`, a `.keras`
 round trip that restores every variable (teacher, queues, prototypes, proxies) bit for
 bit and trains on identically, and bad input refused with a message naming it (too few
 views, missing labels, non-finite images). The method contract's other parts run where
@@ -26,6 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BATCH, SIZE = 8, 8
 
 # name: (constructor kwargs besides encoder/head, head kwargs, views per sample)
+# "method:setting": a setting of a registered method (its name before the colon).
 SPECS = {
     "supcon": (dict(), dict(hidden_dims=(8,), output_dim=4), 2),
     "simclr": (dict(), dict(hidden_dims=(8,), output_dim=4), 2),
@@ -49,6 +51,25 @@ SPECS = {
     # A memory bank of 3 batches (one row per sample), 5 noise rows; the bank's Z from step 1.
     "instdisc": (dict(bank_size=3 * BATCH, num_noise=5), dict(hidden_dims=(8,), output_dim=4),
                  1),
+    # AMDIM's setting of the framework: 1-5, 1-7, 5-5 over the small CNN's two blocks.
+    "framework": (dict(loss=losses.NCELoss(tclip=20.0, score_penalty=5e-2),
+                       extraction="amdim", similarity="scaled_dot",
+                       extraction_kwargs=dict(maps={"1": "output", "5": "block2",
+                                                    "7": "block1"})),
+                  dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
+    # CPC v2 (`ENCODERS` below: a 3 x 3 grid of 4 x 4 patches): contexts of
+    # the rows above predict the patches 1 row below, by dot products.
+    "framework:cpc": (dict(loss=losses.NCELoss(), extraction="cpc", similarity="dot",
+                           extraction_kwargs=dict(steps=1,
+                                                  context=dict(width=8, num_blocks=1))),
+                      dict(hidden_dims=(), output_dim=4, use_batch_norm=False,
+                           normalize=False), 1),
+    # YADIM: every location of one view's last feature map against the other's, dot, NCE.
+    "framework:yadim": (dict(loss=losses.NCELoss(), extraction="amdim", similarity="dot",
+                             extraction_kwargs=dict(maps={"last": "block2"},
+                                                    comparisons=("last-last",),
+                                                    source_location="all")),
+                        dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     # Image-text pairs (0 views: images and captions, see `batches`); SigLIP's loss and bias.
     "clip": (dict(loss="siglip", text_encoder=dict(vocab_size=8, context_length=4, width=8,
                                                    num_layers=1, num_heads=2)),
@@ -56,14 +77,29 @@ SPECS = {
 }
 
 
+# Settings whose encoder is not the small CNN on whole images. (Without per-patch
+# augmentation: a `.keras` file does not hold an augmenter's random state, so the restored
+# model would draw other patches; checkpoints, which hold `model.variables`, do.)
+ENCODERS = {"framework:cpc": dict(name="patches", encoder="small_cnn",
+                                  encoder_kwargs=dict(widths=(4, 8), dim=8), patch_size=4,
+                                  overlap=2, augmentation=None)}
+
+
+def method_of(name):
+    """The registered method of a SPECS name ("framework" of "framework:cpc")."""
+    return name.split(":")[0]
+
+
 def test_every_registered_method_has_a_spec():
-    assert sorted(SPECS) == sorted(methods.METHODS.names())
+    assert sorted({method_of(name) for name in SPECS}) == sorted(methods.METHODS.names())
 
 
 def build(name):
     kwargs, head, _ = SPECS[name]
-    encoder = encoders.get("small_cnn", input_shape=(SIZE, SIZE, 1), widths=(4, 8), dim=8)
-    model = methods.get(name, encoder=encoder, head=ProjectionHead(**head), **kwargs)
+    encoder = dict(ENCODERS.get(name, dict(name="small_cnn", widths=(4, 8), dim=8)))
+    encoder = encoders.get(encoder.pop("name"), input_shape=(SIZE, SIZE, 1), **encoder)
+    model = methods.get(method_of(name), encoder=encoder, head=ProjectionHead(**head),
+                        **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     return model
 
@@ -78,7 +114,7 @@ def batches(name, steps=3, seed=0):
                            np.zeros_like(labels)], 1).astype("int32")
         return {"images": images + labels[:, None, None, None] / 8, "tokens": tokens}, labels
     views = rng.random((BATCH * steps, num_views, SIZE, SIZE, 1)).astype("float32")
-    if getattr(methods.METHODS.lookup(name), "sample_index", False):  # Its bank row too.
+    if getattr(methods.METHODS.lookup(method_of(name)), "sample_index", False):  # Its bank row.
         return (views + labels[:, None, None, None, None] / 8,
                 dict(labels=labels, index=np.arange(len(labels))))
     return views + labels[:, None, None, None, None] / 8, labels
@@ -161,7 +197,7 @@ def test_gradient_accumulation_is_refused_where_state_advances_every_step():
     # `compile` reads the class's `step_state`, so the classes say which they are, and a
     # queue method, a teacher method and one without state are compiled.
     for name in SPECS:
-        has_state = methods.METHODS.lookup(name).step_state is not None
+        has_state = methods.METHODS.lookup(method_of(name)).step_state is not None
         assert has_state == (name in STEP_STATE), name
     for name in ("nnclr", "byol", "simclr"):
         model = build(name)
@@ -178,8 +214,9 @@ def test_gradient_accumulation_is_refused_where_state_advances_every_step():
 def test_every_method_is_in_the_replica_equality_run():
     source = (ROOT / "tests" / "_replica_steps.py").read_text()
     cases = source[source.index('sys.argv[3:] or ['):]
-    for name in SPECS:
-        assert f'"{name}"' in cases, f"{name} is not a case of tests/_replica_steps.py"
+    for name in SPECS:  # A setting's case is named for the setting.
+        case = name.split(":")[-1]
+        assert f'"{case}"' in cases, f"{case} is not a case of tests/_replica_steps.py"
 
 
 # Methods whose 10-trial kill-and-resume campaign is recorded in BENCHMARKS.md, by the

@@ -124,7 +124,9 @@ def test_autoaugment_affine_rotates_a_quarter_turn_and_zero_is_identity():
 
 POLICY_CASES = [("simclr", {"image_size": (16, 16)}), ("cifar", {"image_size": (16, 16)}),
                 ("digits", {"image_size": (8, 8)}), ("randaugment", {"image_size": (16, 16)}),
-                ("autoaugment", {"image_size": (16, 16)}), ("eval", {"image_size": (12, 10)})]
+                ("autoaugment", {"image_size": (16, 16)}), ("eval", {"image_size": (12, 10)}),
+                ("cpc_patches", {"image_size": (8, 8)}),
+                ("yadim", {"image_size": (16, 16), "translate": 2})]
 
 
 @pytest.mark.parametrize("name,kwargs", POLICY_CASES)

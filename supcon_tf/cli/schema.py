@@ -297,7 +297,10 @@ def _check_values(c):
     if c["method"] not in BASELINES:
         from supcon_tf.methods import METHODS
 
-        min_views = METHODS.lookup(c["method"]).min_views
+        try:
+            min_views = METHODS.lookup(c["method"]).views_needed(c.get("method_kwargs") or {})
+        except ValueError as e:  # An unknown name in method_kwargs (e.g. the extraction).
+            raise UsageError(f"Config key 'method_kwargs': {e}") from None
         if c["views"]["num_views"] < min_views:
             raise UsageError(
                 f"Config key 'views.num_views' must be >= {min_views} for method "

@@ -1,9 +1,10 @@
-"""Encoders: ResNet family (CIFAR / ImageNet stems), ViT-Tiny / ViT-Small, a small CNN, and
-adapters.
+"""Encoders: ResNet family (CIFAR / ImageNet stems), ViT-Tiny / ViT-Small, a small CNN,
+adapters, and any of them over a grid of patches (CPC's `patch_encoder`, name "patches").
 
 `get("resnet18", input_shape=(32, 32, 3), stem="cifar")` builds by name;
 `get(model)` accepts any `keras.Model`; `get("hub:PATH_OR_URL", trainable=False)` wraps
-a SavedModel / TF Hub module (see `encoders.hub`).
+a SavedModel / TF Hub module (see `encoders.hub`); `feature_maps(encoder, names)` gives an
+encoder's named intermediate feature maps (see `encoders.feature_maps`).
 """
 
 import functools
@@ -11,7 +12,9 @@ import functools
 import keras
 
 from supcon_tf.encoders.adapters import as_encoder
+from supcon_tf.encoders.feature_maps import feature_maps
 from supcon_tf.encoders.hub import HubEncoderLayer, hub_encoder
+from supcon_tf.encoders.patches import PatchGrid, Patches, patch_encoder
 from supcon_tf.encoders.resnet import RESNET_LAYOUTS, batch_norm, resnet
 from supcon_tf.encoders.small import small_cnn
 from supcon_tf.encoders.vit import VARIANTS as VIT_VARIANTS, vit
@@ -21,6 +24,7 @@ ENCODERS = Registry("encoder")
 for _depth in RESNET_LAYOUTS:
     ENCODERS.register(f"resnet{_depth}")(functools.partial(resnet, _depth))
 ENCODERS.register("small_cnn")(small_cnn)
+ENCODERS.register("patches")(patch_encoder)
 for _variant in VIT_VARIANTS:
     ENCODERS.register(_variant)(functools.partial(vit, _variant))
 HUB_PREFIX = "hub:"
@@ -35,5 +39,6 @@ def get(identifier, **kwargs):
     return ENCODERS.get(identifier, **kwargs)
 
 
-__all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "as_encoder", "batch_norm", "get",
-           "hub_encoder", "resnet", "small_cnn", "vit"]
+__all__ = ["ENCODERS", "HUB_PREFIX", "HubEncoderLayer", "PatchGrid", "Patches", "as_encoder",
+           "batch_norm", "feature_maps", "get", "hub_encoder", "patch_encoder", "resnet",
+           "small_cnn", "vit"]

@@ -1,6 +1,7 @@
 """Losses: the `contrastive_loss` core and its Keras `Loss` classes; metric-learning
 losses; MoCo's queue losses, BYOL's, SimSiam's, SwAV's (with `sinkhorn_knopp`), NNCLR's and
-DINO's; Barlow Twins' and VICReg's (redundancy reduction); CLIP's and SigLIP's (image-text)."""
+DINO's; the framework's NCE (AMDIM, CPC); Barlow Twins' and VICReg's (redundancy
+reduction); CLIP's and SigLIP's (image-text)."""
 
 from supcon_tf.losses.blocked import blocked_contrastive_loss
 from supcon_tf.losses.byol import BYOLLoss, byol_loss
@@ -36,6 +37,7 @@ from supcon_tf.losses.redundancy import (
     barlow_twins_loss,
     vicreg_loss,
 )
+from supcon_tf.losses.nce import NCELoss, nce_loss, tanh_clip
 from supcon_tf.losses.nnclr import NNCLRLoss, nearest_neighbours, nnclr_loss
 from supcon_tf.losses.simsiam import SimSiamLoss, collapse_std, simsiam_loss
 from supcon_tf.losses.swav import SwAVLoss, sinkhorn_knopp, swav_loss
@@ -56,6 +58,7 @@ __all__ = [
     "TRIPLET_MINING",
     "CircleLoss",
     "MultiSimilarityLoss",
+    "NCELoss",
     "NNCLRLoss",
     "ProxyAnchorLoss",
     "TripletLoss",
@@ -63,6 +66,7 @@ __all__ = [
     "metric_loss",
     "multi_similarity_loss",
     "nearest_neighbours",
+    "nce_loss",
     "nnclr_loss",
     "proxy_anchor_loss",
     "triplet_loss",
@@ -85,5 +89,6 @@ __all__ = [
     "simsiam_loss",
     "sinkhorn_knopp",
     "swav_loss",
+    "tanh_clip",
     "vicreg_loss",
 ]

@@ -10,11 +10,13 @@ read it through two views: `dissimilarity` (smaller is closer; a similarity s gi
 * `L2Distance(normalize=False, squared=False)`: the Euclidean distance of the rows
   as given, or of the unit rows with `normalize=True` (pytorch-metric-learning's
   default `LpDistance`); `squared=True` drops the square root;
-* `DotProductSimilarity()`: the inner product of the rows as given.
+* `DotProductSimilarity()`: the inner product of the rows as given;
+* `ScaledDotProductSimilarity()`: the inner product divided by sqrt(dim), AMDIM's
+  released code's score (and a Transformer's attention logit).
 
 `get(x)` accepts an object, its `serialize` dict, or a name of `DISTANCES`:
 "cosine", "l2", "squared_l2" (both on the rows as given), "l2_unit",
-"squared_l2_unit" (on unit rows), "dot".
+"squared_l2_unit" (on unit rows), "dot", "scaled_dot".
 """
 
 from keras import ops
@@ -64,6 +66,16 @@ class DotProductSimilarity(Distance):
 
 
 @register
+class ScaledDotProductSimilarity(Distance):
+    """Inner product of the rows divided by the square root of their dimension."""
+
+    is_similarity = True
+
+    def pairwise(self, a, b):
+        return ops.matmul(a, ops.transpose(b)) / ops.sqrt(ops.cast(ops.shape(a)[-1], a.dtype))
+
+
+@register
 class L2Distance(Distance):
     """Euclidean distance (`squared=True`: its square) of the rows, or of the unit rows."""
 
@@ -96,6 +108,7 @@ _NAMED = {
     "l2_unit": lambda: L2Distance(normalize=True),
     "squared_l2_unit": lambda: L2Distance(normalize=True, squared=True),
     "dot": DotProductSimilarity,
+    "scaled_dot": ScaledDotProductSimilarity,
 }
 DISTANCES = tuple(_NAMED)
 

@@ -8,6 +8,9 @@ from supcon_tf.methods.base import ContrastiveModel, unpack_batch, view_groups, 
 from supcon_tf.methods.dino import DINO
 from supcon_tf.methods.clip import CLIP
 from supcon_tf.methods.classifier import CrossEntropyClassifier, LinearClassifier
+from supcon_tf.methods.extractions import EXTRACTIONS, Extraction, MultiScale
+from supcon_tf.methods.framework import Framework
+from supcon_tf.methods.cpc import PatchPrediction
 from supcon_tf.methods.gradient_cache import (
     GradientCache,
     GradientCacheSimCLR,
@@ -44,6 +47,7 @@ METHODS.register("nnclr")(NNCLR)
 METHODS.register("dino")(DINO)
 METHODS.register("clip")(CLIP)
 METHODS.register("instdisc")(InstDisc)
+METHODS.register("framework")(Framework)
 
 
 def get(name, **kwargs):
@@ -59,6 +63,9 @@ __all__ = [
     "ContrastiveModel",
     "CrossEntropyClassifier",
     "DINO",
+    "EXTRACTIONS",
+    "Extraction",
+    "Framework",
     "FeatureQueue",
     "GradientCache",
     "GradientCacheSimCLR",
@@ -69,7 +76,9 @@ __all__ = [
     "MetricLearning",
     "MoCo",
     "MomentumModel",
+    "MultiScale",
     "NNCLR",
+    "PatchPrediction",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "SimCLR",

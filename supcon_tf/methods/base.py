@@ -143,6 +143,13 @@ class ContrastiveModel(GuardedFit, keras.Model):
     # Keras' `gradient_accumulation_steps` would advance it once per micro-batch.
     step_state = None
 
+    @classmethod
+    def views_needed(cls, method_kwargs):
+        """The views per sample the method built with `method_kwargs` needs (what a
+        config's `views.num_views` is checked against before anything is built)."""
+        del method_kwargs
+        return cls.min_views
+
     def __init__(self, encoder, head=None, loss=None, augmenter=None, probe=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, keras.layers.Layer):
@@ -176,13 +183,20 @@ class ContrastiveModel(GuardedFit, keras.Model):
                 part.build(representation)
         self.built = True
 
-    def call(self, inputs, training=False):
+    def input_views(self, inputs, training=False):
+        """The view groups of `inputs` (drawn by the augmenter from plain images when
+        training with one), or None for plain images to represent."""
         images = not isinstance(inputs, (list, tuple)) and len(inputs.shape) == 4
         if images and training and self.augmenter is not None:
             inputs = self.augmenter(inputs, training=True)
         elif images:
+            return None
+        return view_groups(inputs, 1, "inputs")
+
+    def call(self, inputs, training=False):
+        groups = self.input_views(inputs, training)
+        if groups is None:
             return self.encoder(inputs, training=training)
-        groups = view_groups(inputs, 1, "inputs")
         encoded = []
         for group in groups:  # One encoder call per resolution.
             num_views, *image_shape = group.shape[1:]

@@ -1,5 +1,6 @@
 """Augmenters as Keras layers and multi-view recipes (SimCLR, CIFAR, digits, RandAugment,
-AutoAugment, eval; multi-crop). `get(name, image_size=(H, W), **kwargs)` builds a named policy."""
+AutoAugment, eval; multi-crop; CPC's patch grid and per-patch augmentation).
+`get(name, image_size=(H, W), **kwargs)` builds a named policy."""
 
 from supcon_tf.views.autoaugment import AutoAugment
 from supcon_tf.views.base import Augmenter, Compose
@@ -8,6 +9,7 @@ from supcon_tf.views.color import ColorJitter, RandomGrayscale, Solarize
 from supcon_tf.views.crop import CenterCropResize, RandomResizedCrop
 from supcon_tf.views.multicrop import MultiCrop
 from supcon_tf.views.multiview import MultiView
+from supcon_tf.views.patches import ColorDrop, cut_patches, patch_grid
 from supcon_tf.views.policies import POLICIES
 from supcon_tf.views.randaugment import RandAugment
 
@@ -22,6 +24,6 @@ def names():
     return POLICIES.names()
 
 
-__all__ = ["AutoAugment", "Augmenter", "CenterCropResize", "ColorJitter", "Compose",
-           "GaussianBlur", "MultiCrop", "MultiView", "RandAugment", "RandomGrayscale", "RandomResizedCrop",
-           "Solarize", "get", "names"]
+__all__ = ["AutoAugment", "Augmenter", "CenterCropResize", "ColorDrop", "ColorJitter",
+           "Compose", "GaussianBlur", "MultiCrop", "MultiView", "RandAugment", "RandomGrayscale", "RandomResizedCrop",
+           "Solarize", "cut_patches", "get", "names", "patch_grid"]

@@ -1,0 +1,71 @@
+r"""CPC v2 on ImageNet with a ResNet-50, as a setting of the contrastive framework.
+
+  supcon-tf --config=configs/imagenet_cpc.py --workdir=gs://BUCKET/imagenet_cpc \
+      --strategy=tpu --tpu=ADDRESS
+  supcon-tf --config=configs/imagenet_cpc.py:local --workdir=/tmp/smoke   # tiny model
+
+From Hénaff et al., "Data-Efficient Image Recognition with Contrastive Predictive Coding"
+(ICML 2020): the image cut into a 7x7 grid of 64-pixel patches overlapping by 32 on
+256-pixel crops (CPC's grid, van den Oord et al. 2018, kept by CPC v2); each patch augmented
+on its own (spatial jitter, flip, colour dropping: two of the three channels dropped) and
+encoded by a ResNet; a masked, autoregressive context network over the grid of features;
+linear predictions of the patch features k rows ahead, from several directions (here top-
+down and bottom-up); InfoNCE with every other patch of the global batch as a negative;
+linear evaluation on the patch features mean-pooled over the grid. Not the paper's: the
+package's ResNets use BatchNorm where CPC v2 uses LayerNorm (batch statistics can leak
+information between patches); the optimizer, schedule, batch size and K = 3 rows ahead are
+chosen here, not taken from the paper. Needs the TFDS `imagenet2012` data, prepared by hand.
+"""
+
+import ml_collections
+
+
+def get_config(arg=None):
+    """`arg`: None for the full run, "local" for a tiny smoke run."""
+    c = ml_collections.ConfigDict()
+    c.method = "framework"
+    c.method_kwargs = dict(extraction="cpc", similarity="dot",
+                           extraction_kwargs=dict(steps=3, directions=("down", "up"),
+                                                  context=dict(width=512, num_blocks=4)))
+    c.seed = 0
+    c.precision = "mixed_bfloat16"
+    c.deterministic = False
+    c.steps_per_execution = 100
+    c.checkpoint_every_steps = 1000
+    c.keep_checkpoints = 2
+
+    c.dataset = dict(name="imagenet2012", data_dir=None, train_split="train",
+                     test_split="validation", shuffle_buffer=50_000)
+    c.encoder = dict(name="patches", kwargs=dict(
+        encoder="resnet50", encoder_kwargs=dict(stem="imagenet", sync_batch_norm=True),
+        patch_size=64, overlap=32, augmentation="cpc_patches",
+        augmentation_kwargs=dict(area_range=(0.6, 1.0)), seed=0))
+    c.head = dict(hidden_dims=(), output_dim=128, use_batch_norm=False, sync_batch_norm=False,
+                  normalize=False)
+    c.loss = dict(name="nce")
+    c.views = dict(policy="cpc", num_views=1, augment_on="host", image_size=(256, 256),
+                   kwargs=dict(area_range=(0.3, 1.0)))
+
+    c.pretrain = dict(epochs=200, batch_size=512, optimizer="adam", optimizer_kwargs={},
+                      learning_rate=4e-4, lr_scaling="none", warmup_epochs=5.0,
+                      weight_decay=0.0, schedule="cosine")
+    c.linear = dict(epochs=100, batch_size=512, optimizer="sgd",
+                    optimizer_kwargs=dict(momentum=0.9, nesterov=True), learning_rate=0.1,
+                    lr_scaling="linear", warmup_epochs=0.0, weight_decay=0.0,
+                    schedule="cosine", augmentation="eval")
+    c.eval = dict(knn_every_epochs=0, knn_k=200, knn_temperature=0.1,
+                  online_probe=False, plots=True, plot_samples=2000)
+    c.export = dict(enabled=True, keras_file=True, formats=("saved_model",))
+
+    if arg == "local":
+        c.encoder.kwargs.encoder = "small_cnn"
+        c.encoder.kwargs.encoder_kwargs = dict(widths=(8, 16), dim=16)
+        c.method_kwargs.extraction_kwargs.context.width = 8
+        c.head.output_dim = 8
+        c.pretrain.epochs = 1
+        c.pretrain.batch_size = 32
+        c.linear.epochs = 1
+        c.linear.batch_size = 32
+    elif arg is not None:
+        raise ValueError(f"Unknown config argument {arg!r}; valid: 'local' or none.")
+    return c
