@@ -4,7 +4,8 @@ Splits the CPU into 4 logical devices before TensorFlow initializes them, then
 trains SupCon, SimCLR, metric learning (triplet; with cross-batch memory; proxy-anchor), MoCo and supervised
 MoCo (key-encoder BN shuffled across replicas, queue wrapping around), BYOL, SimSiam, SwAV (with
 its queue), NNCLR (its support queue wrapping around), Barlow Twins, VICReg, DINO (its
-center), CLIP and SigLIP, AMDIM (the framework: global targets, drawn source locations) (chunked over the replicas' texts), the linear stage and SupCon with
+center), CLIP and SigLIP (chunked over the replicas' texts), AMDIM (the framework: global
+targets, source locations drawn for the global batch), the linear stage and SupCon with
 per-replica BatchNorm (`local_bn`) for two steps on the same global batches
 under MirroredStrategy on
 REPLICAS replicas (and, for 1, no strategy), with synchronized BatchNorm. Writes, per
@@ -94,8 +95,8 @@ def build(case):
         model = methods.Framework(encoder, head, loss=losses.NCELoss(tclip=20.0,
                                                                      score_penalty=5e-2),
                                   extraction="amdim", similarity="scaled_dot",
-                                  extraction_kwargs=dict(maps={"1": "output", "5": "block2",
-                                                               "7": "block1"}, seed=0))
+                                  extraction_kwargs=dict(maps={"r1": "output", "r5": "block2",
+                                                               "r7": "block1"}, seed=0))
     elif case == "swav":  # Sinkhorn-Knopp on the global batch, with a queue from step 2.
         model = methods.SwAV(encoder, head, num_prototypes=6, queue_size=16)
     elif case in ("barlow_twins", "vicreg"):  # Batch statistics of the global batch.

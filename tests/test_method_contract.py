@@ -48,8 +48,8 @@ SPECS = {
     # AMDIM's setting of the framework: 1-5, 1-7, 5-5 over the small CNN's two blocks.
     "framework": (dict(loss=losses.NCELoss(tclip=20.0, score_penalty=5e-2),
                        extraction="amdim", similarity="scaled_dot",
-                       extraction_kwargs=dict(maps={"1": "output", "5": "block2",
-                                                    "7": "block1"})),
+                       extraction_kwargs=dict(maps={"r1": "output", "r5": "block2",
+                                                    "r7": "block1"})),
                   dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     # Image-text pairs (0 views: images and captions, see `batches`); SigLIP's loss and bias.
     "clip": (dict(loss="siglip", text_encoder=dict(vocab_size=8, context_length=4, width=8,
