@@ -27,9 +27,9 @@ def get_config(arg=None):
     c.method = "framework"
     c.method_kwargs = dict(
         extraction="amdim", similarity="scaled_dot",
-        extraction_kwargs=dict(maps={"1": "output", "5": "stage4", "7": "stage3"},
-                               comparisons=("1-5", "1-7", "5-5"), source_location="random",
-                               seed=0))
+        extraction_kwargs=dict(maps={"r1": "output", "r5": "stage4", "r7": "stage3"},
+                               comparisons=("r1-r5", "r1-r7", "r5-r5"),
+                               source_location="random", seed=0))
     c.seed = 0
     c.precision = "float32"
     c.deterministic = False

@@ -12,8 +12,9 @@ released code's scores (dot products / sqrt(dim), "scaled_dot"); NCE with the sc
 soft-clipped at tclip = 20 and the code's penalty 5e-2 on their squares. Scaled to the
 1,437 training digits like digits_simclr.py (small CNN, "digits" augmentation, Adam):
 the 8x8 digits give the small CNN 8x8, 4x4 and 2x2 maps, so AMDIM's 1x1 / 5x5 / 7x7
-scales are its pooled output ("1"), its 2x2 block ("5") and its 4x4 block ("7"); each
-scale is embedded by its own copy of the head (AMDIM's 1x1-conv embeddings).
+scales are its pooled output ("r1", as the released code names them), its 2x2 block
+("r5") and its 4x4 block ("r7"); each scale is embedded by its own copy of the head
+(AMDIM's 1x1-conv embeddings).
 """
 
 import ml_collections
@@ -25,9 +26,9 @@ def get_config(arg=None):
     c.method = "framework"
     c.method_kwargs = dict(
         extraction="amdim", similarity="scaled_dot",
-        extraction_kwargs=dict(maps={"1": "output", "5": "block3", "7": "block2"},
-                               comparisons=("1-5", "1-7", "5-5"), source_location="random",
-                               seed=0))
+        extraction_kwargs=dict(maps={"r1": "output", "r5": "block3", "r7": "block2"},
+                               comparisons=("r1-r5", "r1-r7", "r5-r5"),
+                               source_location="random", seed=0))
     c.seed = 0
     c.precision = "float32"
     c.deterministic = False

@@ -110,8 +110,8 @@ def build(case):
         model = methods.Framework(encoder, head, loss=losses.NCELoss(tclip=20.0,
                                                                      score_penalty=5e-2),
                                   extraction="amdim", similarity="scaled_dot",
-                                  extraction_kwargs=dict(maps={"1": "output", "5": "block2",
-                                                               "7": "block1"}, seed=0))
+                                  extraction_kwargs=dict(maps={"r1": "output", "r5": "block2",
+                                                               "r7": "block1"}, seed=0))
     elif case == "cpc":  # The framework's CPC: rows above predict 1 and 2 rows below,
         # columns on the right the columns 1 and 2 to their left.
         model = methods.Framework(encoder, head, loss=losses.NCELoss(), extraction="cpc",

@@ -59,6 +59,13 @@ NAMES = {
     "captions.class_names": [tuple("abcdefghij")],
     "captions.prompt_templates": [("a {}", "the {}")],
     "transfer.data_dir": ["/data/tfds"],
+    "method_kwargs.extraction": ["global", "amdim"],
+    "method_kwargs.similarity": ["dot", "scaled_dot"],
+    "method_kwargs.extraction_kwargs.source_location": ["all", "random"],
+    "method_kwargs.extraction_kwargs.comparisons": [("r1-r5",), ("r1-r5", "r1-r7")],
+    "method_kwargs.extraction_kwargs.maps.r1": ["block1", "output"],
+    "method_kwargs.extraction_kwargs.maps.r5": ["block1", "stage2"],
+    "method_kwargs.extraction_kwargs.maps.r7": ["block1", "stage2"],
 }
 # Keys at None: a value of their declared type.
 SIZES = {"views.image_size": (24, 24), "dataset.image_size": (40, 40),

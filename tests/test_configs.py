@@ -220,7 +220,7 @@ def test_paper_settings(name):
         assert c["captions"]["context_length"] == 76
     if want["method"] == "framework":  # AMDIM: 1-5, 1-7, 5-5; 1,024-d embeddings (n_rkhs).
         assert tuple(c["method_kwargs"]["extraction_kwargs"]["comparisons"]) == (
-            "1-5", "1-7", "5-5")
+            "r1-r5", "r1-r7", "r5-r5")
         assert c["head"]["output_dim"] == 1024 and not c["head"]["normalize"]
     doc = _module(name).__doc__
     assert re.search(rf"\b{want['batch']}\b", doc) and str(want["epochs"]) in doc

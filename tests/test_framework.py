@@ -23,7 +23,7 @@ def small_encoder():
 
 def amdim_model(**kwargs):
     kwargs.setdefault("extraction_kwargs",
-                      dict(maps={"1": "output", "5": "block2", "7": "block1"}, seed=1))
+                      dict(maps={"r1": "output", "r5": "block2", "r7": "block1"}, seed=1))
     return methods.Framework(small_encoder(), ProjectionHead(hidden_dims=(8,), output_dim=4,
                                                              normalize=False), **kwargs)
 
@@ -54,7 +54,7 @@ def test_amdim_comparisons():
     # The 5-5 source is one location of view 0's 4x4 map: its scores are a row of the
     # location-by-location scores.
     block2 = keras.Model(model.encoder.input, model.encoder.get_layer("relu2").output)
-    embed = model.extraction.heads["5"]
+    embed = model.extraction.heads["r5"]
     local = [ops.convert_to_numpy(embed(ops.reshape(block2(views[:, v]), (-1, 8)))).reshape(
         3, 16, 4) for v in (0, 1)]
     every = np.einsum("isd,jtd->isjt", local[0], local[1]) / 2.0
@@ -81,17 +81,18 @@ def test_global_extraction_is_infonce_across_views():
 def test_bad_settings_name_their_key():
     with pytest.raises(ValueError, match="`extraction_kwargs`.*feature map 'stage3'.*"
                                          "'block1', 'block2'"):
-        amdim_model(extraction_kwargs=dict(maps={"1": "output", "5": "stage3", "7": "block1"}))
-    with pytest.raises(ValueError, match="`comparisons` holds '1-9'"):
-        amdim_model(extraction_kwargs=dict(maps={"1": "output", "5": "block2"},
-                                           comparisons=("1-5", "1-9")))
+        amdim_model(extraction_kwargs=dict(maps={"r1": "output", "r5": "stage3",
+                                                 "r7": "block1"}))
+    with pytest.raises(ValueError, match="`comparisons` holds 'r1-r9'"):
+        amdim_model(extraction_kwargs=dict(maps={"r1": "output", "r5": "block2"},
+                                           comparisons=("r1-r5", "r1-r9")))
     with pytest.raises(ValueError, match="Unknown extraction 'amdm'.*Did you mean 'amdim'"):
         amdim_model(extraction="amdm")
     with pytest.raises(ValueError, match="`similarity` must be a similarity"):
         amdim_model(similarity="l2")
     with pytest.raises(ValueError, match="`source_location`"):
-        amdim_model(extraction_kwargs=dict(maps={"1": "output", "5": "block2"},
-                                           comparisons=("5-5",), source_location="one"))
+        amdim_model(extraction_kwargs=dict(maps={"r1": "output", "r5": "block2"},
+                                           comparisons=("r5-r5",), source_location="one"))
 
 
 def test_claim_tool_table_and_merge_of_logs(tmp_path):

@@ -54,8 +54,8 @@ SPECS = {
     # AMDIM's setting of the framework: 1-5, 1-7, 5-5 over the small CNN's two blocks.
     "framework": (dict(loss=losses.NCELoss(tclip=20.0, score_penalty=5e-2),
                        extraction="amdim", similarity="scaled_dot",
-                       extraction_kwargs=dict(maps={"1": "output", "5": "block2",
-                                                    "7": "block1"})),
+                       extraction_kwargs=dict(maps={"r1": "output", "r5": "block2",
+                                                    "r7": "block1"})),
                   dict(hidden_dims=(8,), output_dim=4, normalize=False), 2),
     # CPC v2 (`ENCODERS` below: a 3 x 3 grid of 4 x 4 patches): contexts of
     # the rows above predict the patches 1 row below, by dot products.

@@ -37,10 +37,10 @@ PIPELINES = {  # key: (label, views.get("digits", **kwargs))
     "weak_crop": ("weak crop (>= 90%) only", dict(area_range=(0.9, 1.0), jitter_p=0.0)),
 }
 _LINE = re.compile(r"^\[\d+s\] seed \d+ \| (\w+) \| (\w+): ([\d.]+)$")
-MAPS = {"1": "output", "5": "block3", "7": "block2"}
+MAPS = {"r1": "output", "r5": "block3", "r7": "block2"}
 EXTRACTIONS = {  # key: (label, extraction, extraction_kwargs)
     "amdim": ("AMDIM: 1-5, 1-7, 5-5", "amdim",
-              dict(maps=MAPS, comparisons=("1-5", "1-7", "5-5"))),
+              dict(maps=MAPS, comparisons=("r1-r5", "r1-r7", "r5-r5"))),
     "global": ("global 1-1 (SimCLR-style)", "global", dict()),
 }
 

@@ -80,21 +80,22 @@ class MultiScale(Extraction):
     """AMDIM's extraction: a feature of one view predicts the locations of another
     view's feature map, at several scales (Bachman et al., NeurIPS 2019, Sec. 3.3).
 
-    `maps` names the scales: {alias: encoder feature-map name}, e.g. AMDIM's
-    {"1": "output", "5": "stage3", "7": "stage2"} (1x1, 5x5 and 7x7 maps at 128 px).
-    `comparisons` are "a-b" strings: the feature of scale `a` of view v (the vector
-    itself for a 1x1 map; one location drawn uniformly per sample, as the released code
-    does, or every location with `source_location="all"`) against all locations of
-    scale `b` of view w, for every ordered pair of views v != w; AMDIM uses "1-5", "1-7"
-    and "5-5". Each scale is embedded to `head`'s output by its own copy of `head`
+    `maps` names the scales: {alias: encoder feature-map name}, the aliases being words
+    (config keys), e.g. AMDIM's {"r1": "output", "r5": "stage3", "r7": "stage2"} (its
+    code's names of the 1x1, 5x5 and 7x7 maps at 128 px). `comparisons` are "a-b"
+    strings: the feature of scale `a` of view v (the vector itself for a 1x1 map; one
+    location drawn uniformly per sample, as the released code does, or every location
+    with `source_location="all"`) against all locations of scale `b` of view w, for
+    every ordered pair of views v != w; AMDIM's 1-5, 1-7 and 5-5 are "r1-r5", "r1-r7"
+    and "r5-r5". Each scale is embedded to `head`'s output by its own copy of `head`
     (scale "output" by `head` itself), applied at every location. A comparison's pairs
     of views share its weight 1, so comparisons add up, as in AMDIM's loss.
     """
 
-    def __init__(self, maps=None, comparisons=("1-5", "1-7", "5-5"), source_location="random",
-                 head=None, seed=None, **kwargs):
+    def __init__(self, maps=None, comparisons=("r1-r5", "r1-r7", "r5-r5"),
+                 source_location="random", head=None, seed=None, **kwargs):
         super().__init__(head=head, **kwargs)
-        maps = dict(maps or {"1": "output"})
+        maps = dict(maps or {"r1": "output"})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in maps.items()):
             raise ValueError(f"`maps` must map scale aliases to feature-map names (strings); "
                              f"received maps={maps!r}.")
@@ -200,6 +201,6 @@ EXTRACTIONS.register("amdim")(MultiScale)
 def global_extraction(head=None, seed=None, **kwargs):
     """SimCLR-style: each view's pooled output (embedded by `head`) predicts the other
     views' (InfoNCE across views, other samples' views as negatives)."""
-    return MultiScale(maps={"1": "output"}, comparisons=("1-1",), head=head, seed=seed,
+    return MultiScale(maps={"r1": "output"}, comparisons=("r1-r1",), head=head, seed=seed,
                       **kwargs)
 
