@@ -129,6 +129,10 @@ def floor_worker(config):
     import numpy as np
 
     views, dim = config["views"], config["dim"]
+    if config.get("graph_loops"):  # The TensorFlow loops as graph ops (before XLA).
+        from supcon_tf.losses import blocked
+
+        blocked.XLA_LOOPS = False
     load_before = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     features = rng.standard_normal((views // 2, 2, dim)).astype("float32")
@@ -142,9 +146,10 @@ def floor_worker(config):
     for impl in config["impls"]:
         fn = loss_and_grad_fn(impl, config["block_size"])
         fns[impl] = lambda fn=fn: fn(features, labels)
-    done = {}
+    values = {}
     for name, fn in fns.items():  # Compiles.
-        done[name] = keras.ops.convert_to_numpy(fn()[-1] if name != "floor" else fn())
+        values[name] = fn()
+        keras.ops.convert_to_numpy(values[name][-1] if name != "floor" else values[name])
     seconds = {name: [] for name in fns}
     cpu = {name: [0.0, 0.0] for name in fns}
     for _ in range(config["repeats"]):
@@ -161,7 +166,7 @@ def floor_worker(config):
         result[name] = {"seconds": statistics.median(seconds[name]),
                         "system_share": cpu[name][1] / max(sum(cpu[name]), 1e-9)}
         if name != "floor":
-            result[name]["loss"] = float(fns[name]()[0])
+            result[name]["loss"] = float(values[name][0])
     print(f"{views}: {result}", file=sys.stderr, flush=True)
     return result
 
@@ -175,7 +180,8 @@ def floor_rows(args, backend, sizes, max_plain):
     for views in sizes:
         impls = ["blocked"] + (["plain"] if views <= max_plain else [])
         config = dict(mode="floor", views=views, impls=impls, dim=args.dim,
-                      block_size=args.block_size, repeats=args.repeats_floor, backend=backend)
+                      block_size=args.block_size, repeats=args.repeats_floor, backend=backend,
+                      graph_loops=args.graph_loops)
         print(f"measuring the floor and {impls} at {views} views ...", file=sys.stderr,
               flush=True)
         r = run_worker(os.path.abspath(__file__), config, args.timeout)
@@ -250,6 +256,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--floor", action="store_true",
                         help="the loss against its matmul floor, one process per size")
+    parser.add_argument("--graph-loops", action="store_true",
+                        help="with --floor on TensorFlow: the blocked loops as graph ops, "
+                             "not XLA (blocked.XLA_LOOPS=False), for comparison")
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--append", default=None,
                         help="markdown file to append to (default BENCHMARKS.md; none with --quick)")
@@ -279,8 +288,10 @@ def main(argv=None):
         print(text)
         if append:
             notes = [f"SupCon loss value and gradient, {args.dim}-D unit embeddings, 2 views, "
-                     f"100 classes, block size {args.block_size}, Keras backend {backend}. "
-                     f"Floor: {FLOOR_PASSES} compiled passes of sum(exp(C C^T / t)) (chunks "
+                     f"100 classes, block size {args.block_size}, Keras backend {backend}"
+                     + (", blocked loops as TensorFlow graph ops (no XLA). " if args.graph_loops
+                        else ". ")
+                     + f"Floor: {FLOOR_PASSES} compiled passes of sum(exp(C C^T / t)) (chunks "
                      f"of at most {FLOOR_CHUNK_LOGITS} logits); the pass and the losses "
                      f"alternated in one process per size, medians of {args.repeats_floor} "
                      "after a compiling run. System time: share of the blocked loss's CPU "

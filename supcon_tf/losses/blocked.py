@@ -25,9 +25,13 @@ from supcon_tf.losses.contrastive import _validate_inputs, mean, validate_option
 
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
-# (anchor views x contrast views): 2**24, e.g. a batch of 2,048 samples with 2 views, where
-# the plain loss holds several 64 MB matrices.
+# (anchor views x contrast views), chosen by measurement (`tools/bench_loss.py --floor`,
+# value and gradient, 128-D, both paths alternated in one process; BENCHMARKS.md): on
+# TensorFlow the plain loss was the faster below 4,096 views (2**24 logits, where it holds
+# several 64 MB matrices), on JAX's CPU backend only below 512 views (2**18). Elsewhere (a
+# GPU, not measured) the TensorFlow value.
 AUTO_THRESHOLD = 2**24
+AUTO_THRESHOLD_JAX_CPU = 2**18
 SUPPORTED_SUMMATION = ("outside",)
 SUPPORTED_DENOMINATORS = ("all", "only_negatives")
 
@@ -43,7 +47,7 @@ def auto_blocked(features, contrast_mode="all", **options):
     """Whether `contrastive_loss(block_size=None)` takes the blocked path for `features`.
 
     True when the options are supported, the batch size is static and the number of
-    logits (anchor views x global contrast views) is at least `AUTO_THRESHOLD`.
+    logits (anchor views x global contrast views) is at least `auto_threshold()`.
     """
     try:
         shape = tuple(features.shape)
@@ -53,7 +57,17 @@ def auto_blocked(features, contrast_mode="all", **options):
         return False
     anchor_views = 1 if contrast_mode == "one" else shape[1]
     contrasts = shape[0] * shape[1] * distribute.num_replicas_in_sync()
-    return anchor_views * shape[0] * contrasts >= AUTO_THRESHOLD
+    return anchor_views * shape[0] * contrasts >= auto_threshold()
+
+
+def auto_threshold():
+    """The number of logits from which the blocked path is the faster one here (measured)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.default_backend() == "cpu":
+            return min(AUTO_THRESHOLD, AUTO_THRESHOLD_JAX_CPU)
+    return AUTO_THRESHOLD
 
 
 def _loop(num_blocks, body, init):
