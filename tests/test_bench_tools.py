@@ -200,6 +200,38 @@ def test_bench_loss_quick_table(tmp_path):
     assert "Contrastive loss: plain vs blocked" in appended
 
 
+def test_bench_loss_floor_quick_table(tmp_path, monkeypatch, capsys):
+    """`--floor`: the chunked floor pass's value, and a table whose ratios are its times'."""
+    import keras
+    import numpy as np
+
+    tool = load_tool("bench_loss")
+    monkeypatch.setattr(tool, "FLOOR_CHUNK_LOGITS", 64 * 16)  # 4 chunks of 16 rows.
+    fn, chunk = tool.floor_pass_fn(64)
+    contrast = np.random.default_rng(0).standard_normal((64, 16)).astype("float32")
+    contrast /= np.linalg.norm(contrast, axis=1, keepdims=True)
+    want = np.exp(contrast.astype("float64") @ contrast.T / tool.TEMPERATURE).sum()
+    assert chunk == 16
+    # float32 sum of 64 x 64 exponentials; a chunk missing would be ~25% off.
+    assert_close(float(fn(contrast)), want, dtype="float32", terms=64 * 64)
+    # The worker in this process (no subprocess): one size, one repeat.
+    monkeypatch.setattr(tool, "run_worker", lambda script, config, timeout:
+                        tool.floor_worker(config))
+    out, backend = tmp_path / "bench.md", keras.backend.backend()
+    assert tool.main(["--floor", "--quick", "--sizes", "64", "--backend", backend,
+                      "--append", str(out)]) == 0
+    (row,) = parse_table(capsys.readouterr().out)
+    assert row["views"] == "64" and row["same loss"] == "yes"
+    floor = float(row["floor = 4 passes (s)"])
+    assert math.isclose(floor, 4 * float(row["floor pass (s)"]), rel_tol=1e-3, abs_tol=2e-4)
+    for impl in ("blocked", "plain"):
+        assert math.isclose(float(row[f"{impl} / floor"]), float(row[f"{impl} (s)"]) / floor,
+                            rel_tol=0.05, abs_tol=0.01)
+    assert 0 <= float(row["system time (blocked)"].rstrip("%")) <= 100
+    assert float(row["peak RSS MB"]) > 0 and "->" in row["load avg"]
+    assert f"Contrastive loss vs its matmul floor ({backend})" in out.read_text()
+
+
 def test_bench_epoch_quick_table(tmp_path):
     rows, appended = run_tool("bench_epoch", tmp_path=tmp_path)
     assert [r["augment on"] for r in rows] == ["host", "device"]

@@ -260,3 +260,13 @@ def test_composes_with_cross_replica_concat():
         pytest.skip("tf.distribute is TensorFlow's")
     result = run_python(DISTRIBUTED_CHECK, "tensorflow")
     assert "DIST-OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_auto_threshold_is_the_measured_one_for_the_backend():
+    on_jax_cpu = keras.backend.backend() == "jax" and __import__("jax").default_backend() == "cpu"
+    want = blocked.AUTO_THRESHOLD_JAX_CPU if on_jax_cpu else blocked.AUTO_THRESHOLD
+    assert blocked.auto_threshold() == want
+    views_512 = np.zeros((256, 2, 4), "float32")  # 512 x 512 = 2**18 logits.
+    assert blocked.auto_blocked(views_512) == on_jax_cpu
+    assert not blocked.auto_blocked(views_512[:255])
+    assert not blocked.auto_blocked(views_512, summation_location="inside")

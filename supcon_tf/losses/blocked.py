@@ -25,9 +25,13 @@ from supcon_tf.losses.contrastive import _validate_inputs, mean, validate_option
 
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
-# (anchor views x contrast views): 2**24, e.g. a batch of 2,048 samples with 2 views, where
-# the plain loss holds several 64 MB matrices.
+# (anchor views x contrast views), chosen by measurement (`tools/bench_loss.py --floor`,
+# value and gradient, 128-D, both paths alternated in one process; BENCHMARKS.md): on
+# TensorFlow the plain loss was the faster below 4,096 views (2**24 logits, where it holds
+# several 64 MB matrices), on JAX's CPU backend only below 512 views (2**18). Elsewhere (a
+# GPU, not measured) the TensorFlow value.
 AUTO_THRESHOLD = 2**24
+AUTO_THRESHOLD_JAX_CPU = 2**18
 SUPPORTED_SUMMATION = ("outside",)
 SUPPORTED_DENOMINATORS = ("all", "only_negatives")
 
@@ -43,7 +47,7 @@ def auto_blocked(features, contrast_mode="all", **options):
     """Whether `contrastive_loss(block_size=None)` takes the blocked path for `features`.
 
     True when the options are supported, the batch size is static and the number of
-    logits (anchor views x global contrast views) is at least `AUTO_THRESHOLD`.
+    logits (anchor views x global contrast views) is at least `auto_threshold()`.
     """
     try:
         shape = tuple(features.shape)
@@ -53,7 +57,17 @@ def auto_blocked(features, contrast_mode="all", **options):
         return False
     anchor_views = 1 if contrast_mode == "one" else shape[1]
     contrasts = shape[0] * shape[1] * distribute.num_replicas_in_sync()
-    return anchor_views * shape[0] * contrasts >= AUTO_THRESHOLD
+    return anchor_views * shape[0] * contrasts >= auto_threshold()
+
+
+def auto_threshold():
+    """The number of logits from which the blocked path is the faster one here (measured)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.default_backend() == "cpu":
+            return min(AUTO_THRESHOLD, AUTO_THRESHOLD_JAX_CPU)
+    return AUTO_THRESHOLD
 
 
 def _loop(num_blocks, body, init):
@@ -69,6 +83,31 @@ def _loop(num_blocks, body, init):
                              lambda i, value: (i + 1, body(i, value)),
                              (tf.constant(0), init), parallel_iterations=1)[1]
     return ops.fori_loop(0, num_blocks, body, init)
+
+
+# On TensorFlow each loop over the blocks (forward, backward) is one XLA program, as it is
+# inside `jax.jit`: the masks, the log-sum-exp and the gradient weights fuse into the
+# passes over each block's logits, and the block buffers are reused across iterations
+# instead of allocated afresh (page faults and system time). False: TensorFlow graph ops.
+XLA_LOOPS = True
+_COMPILED = {}
+
+
+def _compiled(fn):
+    """`fn` compiled by XLA on TensorFlow (one cached `tf.function` per loop); else `fn`."""
+    if keras.backend.backend() != "tensorflow" or not XLA_LOOPS:
+        return fn
+    if fn not in _COMPILED:
+        import tensorflow as tf
+
+        _COMPILED[fn] = tf.function(fn, jit_compile=True, autograph=False)
+    return _COMPILED[fn]
+
+
+def _block(i, value, block_size):
+    """Rows [i * block_size, (i + 1) * block_size) of `value`."""
+    return ops.slice(value, (i * block_size,) + (0,) * (len(value.shape) - 1),
+                     (block_size,) + tuple(value.shape[1:]))
 
 
 def _block_masks(rows, cols, only_negatives):
@@ -90,6 +129,69 @@ def _block_masks(rows, cols, only_negatives):
     return positives, denominator
 
 
+def _logits_and_masks(i, anchors, contrast, rows, cols, temperature, only_negatives,
+                      block_size):
+    """Block i's logits [block_size, contrasts] and its (positives, denominator) masks."""
+    logits = ops.matmul(_block(i, anchors, block_size), ops.transpose(contrast)) / temperature
+    block_rows = tuple(None if r is None else _block(i, r, block_size) for r in rows)
+    return (logits,) + _block_masks(block_rows, cols, only_negatives)
+
+
+def _forward(anchors, contrast, rows, cols, temperature, only_negatives, block_size):
+    """Per-anchor-row (loss, log-denominator or inf where invalid, number of positives)."""
+    num_rows = anchors.shape[0]
+    dtype = anchors.dtype
+
+    def forward_block(i, state):
+        losses, log_denominators, counts = state
+        logits, positives, denominator = _logits_and_masks(
+            i, anchors, contrast, rows, cols, temperature, only_negatives, block_size)
+        has_den = ops.any(denominator, axis=1)
+        row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
+        row_max = ops.where(has_den, row_max, 0.0)
+        total = ops.sum(ops.where(denominator,
+                                  ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
+        log_den = row_max + ops.log(ops.where(has_den, total, 1.0))
+        count = ops.sum(ops.cast(positives, dtype), axis=1)
+        positive_sum = ops.sum(ops.where(positives, logits, 0.0), axis=1)
+        valid = ops.logical_and(has_den, count > 0)
+        loss = ops.where(valid, log_den - positive_sum / ops.maximum(count, 1.0), 0.0)
+        start = (i * block_size,)
+        return (ops.slice_update(losses, start, loss),
+                ops.slice_update(log_denominators, start,
+                                 ops.where(valid, log_den, float("inf"))),
+                ops.slice_update(counts, start, count))
+
+    zeros = ops.zeros((num_rows,), dtype)
+    return _loop(num_rows // block_size, forward_block, (zeros, zeros, zeros))
+
+
+def _backward(anchors, contrast, rows, cols, log_denominators, counts, row_grad,
+              temperature, only_negatives, block_size):
+    """Gradients of sum(row_grad * loss) w.r.t. anchors and contrast, logits recomputed."""
+
+    def backward_block(i, state):
+        d_anchors, d_contrast = state
+        logits, positives, denominator = _logits_and_masks(
+            i, anchors, contrast, rows, cols, temperature, only_negatives, block_size)
+        # An invalid row has log_den = inf: its softmax and gradient are 0.
+        log_den = ops.expand_dims(_block(i, log_denominators, block_size), 1)
+        softmax = ops.where(denominator, ops.exp(logits - log_den), 0.0)
+        count = ops.expand_dims(_block(i, counts, block_size), 1)
+        weight = softmax - ops.where(positives, 1.0 / ops.maximum(count, 1.0), 0.0)
+        valid = ops.isfinite(log_den)
+        weight = ops.where(valid, weight * ops.expand_dims(_block(i, row_grad, block_size), 1),
+                           0.0)
+        weight = weight / temperature
+        d_block = ops.matmul(weight, contrast)
+        d_contrast = d_contrast + ops.matmul(ops.transpose(weight),
+                                             _block(i, anchors, block_size))
+        return ops.slice_update(d_anchors, (i * block_size, 0), d_block), d_contrast
+
+    return _loop(anchors.shape[0] // block_size, backward_block,
+                 (ops.zeros_like(anchors), ops.zeros_like(contrast)))
+
+
 def _blocked_rows(anchors, contrast, rows, cols, temperature, only_negatives, block_size):
     """Per-anchor-row [loss, num_positives] (shape [rows, 2]) with a recomputing gradient.
 
@@ -97,73 +199,24 @@ def _blocked_rows(anchors, contrast, rows, cols, temperature, only_negatives, bl
     logsumexp_{k in D_i} z_ik - mean_{k in P_i} z_ik with z = anchors @ contrast^T / t,
     or 0 when P_i or D_i is empty. Only `anchors` and `contrast` get gradients.
     """
-    num_rows, dim = anchors.shape[0], anchors.shape[1]
-    num_blocks = num_rows // block_size
-    dtype = anchors.dtype
-
-    def block(i, value):
-        return ops.slice(value, (i * block_size,) + (0,) * (len(value.shape) - 1),
-                         (block_size,) + tuple(value.shape[1:]))
-
-    def block_rows(i):
-        return tuple(None if r is None else block(i, r) for r in rows)
-
-    def logits_and_masks(i, anchors, contrast):
-        logits = ops.matmul(block(i, anchors), ops.transpose(contrast)) / temperature
-        return (logits,) + _block_masks(block_rows(i), cols, only_negatives)
 
     @ops.custom_gradient
     def rows_loss(anchors, contrast):
-        def forward_block(i, state):
-            losses, log_denominators, counts = state
-            logits, positives, denominator = logits_and_masks(i, anchors, contrast)
-            has_den = ops.any(denominator, axis=1)
-            row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
-            row_max = ops.where(has_den, row_max, 0.0)
-            total = ops.sum(ops.where(denominator,
-                                      ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
-            log_den = row_max + ops.log(ops.where(has_den, total, 1.0))
-            count = ops.sum(ops.cast(positives, dtype), axis=1)
-            positive_sum = ops.sum(ops.where(positives, logits, 0.0), axis=1)
-            valid = ops.logical_and(has_den, count > 0)
-            loss = ops.where(valid, log_den - positive_sum / ops.maximum(count, 1.0), 0.0)
-            start = (i * block_size,)
-            return (ops.slice_update(losses, start, loss),
-                    ops.slice_update(log_denominators, start,
-                                     ops.where(valid, log_den, float("inf"))),
-                    ops.slice_update(counts, start, count))
-
-        zeros = ops.zeros((num_rows,), dtype)
-        losses, log_denominators, counts = _loop(num_blocks, forward_block,
-                                                 (zeros, zeros, zeros))
+        # The gradient is `grad`'s: TensorFlow must not differentiate the loop itself.
+        losses, log_denominators, counts = _compiled(_forward)(
+            ops.stop_gradient(anchors), ops.stop_gradient(contrast), rows, cols, temperature,
+            only_negatives, block_size)
 
         def grad(*upstream, **unused_variables):
             upstream = upstream[0]
             if isinstance(upstream, (tuple, list)):  # JAX passes the outputs' structure.
                 upstream = upstream[0]
-            row_grad = upstream[:, 0]
-
-            def backward_block(i, state):
-                d_anchors, d_contrast = state
-                logits, positives, denominator = logits_and_masks(i, anchors, contrast)
-                # An invalid row has log_den = inf: its softmax and gradient are 0.
-                log_den = ops.expand_dims(block(i, log_denominators), 1)
-                softmax = ops.where(denominator, ops.exp(logits - log_den), 0.0)
-                count = ops.expand_dims(block(i, counts), 1)
-                weight = softmax - ops.where(positives, 1.0 / ops.maximum(count, 1.0), 0.0)
-                valid = ops.isfinite(log_den)
-                weight = ops.where(valid, weight * ops.expand_dims(block(i, row_grad), 1), 0.0)
-                weight = weight / temperature
-                d_block = ops.matmul(weight, contrast)
-                d_contrast = d_contrast + ops.matmul(ops.transpose(weight), block(i, anchors))
-                return ops.slice_update(d_anchors, (i * block_size, 0), d_block), d_contrast
-
-            return _loop(num_blocks, backward_block,
-                         (ops.zeros_like(anchors), ops.zeros_like(contrast)))
+            return _compiled(_backward)(anchors, contrast, rows, cols, log_denominators,
+                                        counts, upstream[:, 0], temperature, only_negatives,
+                                        block_size)
 
         return ops.stack([losses, counts], axis=1), grad
 
-    del dim
     return rows_loss(anchors, contrast)
 
 

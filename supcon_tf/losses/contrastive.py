@@ -182,7 +182,8 @@ def contrastive_loss(
       block_size: None (auto) computes the loss in blocks of anchors with
         `supcon_tf.losses.blocked` (same values, memory linear in the batch) when the
         options allow it, the batch size is static and anchors x contrasts >=
-        `blocked.AUTO_THRESHOLD` (2**24 logits, e.g. 2,048 samples x 2 views); 0 never
+        `blocked.auto_threshold()` (where the blocked path was measured the faster: 2**24
+        logits, e.g. 2,048 samples x 2 views; 2**18 on JAX's CPU backend); 0 never
         does; an integer >= 1 always does, with that many anchor views per block.
 
     Under a `tf.distribute` strategy the local samples are anchors against the
