@@ -224,7 +224,8 @@ def test_every_method_is_in_the_replica_equality_run():
 CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digits_moco",
              "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor",
              "instdisc": "digits_instdisc",
-             "barlow_twins": "digits_barlow_twins", "vicreg": "digits_vicreg"}
+             "barlow_twins": "digits_barlow_twins", "vicreg": "digits_vicreg",
+             "nnclr": "digits_nnclr"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():
