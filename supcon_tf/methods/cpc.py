@@ -146,14 +146,8 @@ class PatchPrediction(Extraction):
     def get_config(self):
         config = super().get_config()
         config.update(grid=self.grid, steps=self.steps, directions=list(self.directions),
-                      context=keras.saving.serialize_keras_object(self.contexts[0]),
-                      head=keras.saving.serialize_keras_object(self.template))
+                      context=keras.saving.serialize_keras_object(self.contexts[0]))
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config, head=keras.saving.deserialize_keras_object(config.get("head")))
-        return cls(**config)
 
 
 def step_comparisons(targets, predictions, weight=1.0):

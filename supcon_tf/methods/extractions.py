@@ -67,6 +67,15 @@ class Extraction(keras.layers.Layer):
         super().__init__(**kwargs)
         self.template = head
 
+    def get_config(self):
+        return dict(super().get_config(),
+                    head=keras.saving.serialize_keras_object(self.template))
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config, head=keras.saving.deserialize_keras_object(config.get("head")))
+        return cls(**config)
+
     @property
     def map_names(self):
         raise NotImplementedError
@@ -124,14 +133,8 @@ class MultiScale(Extraction):
     def get_config(self):
         config = super().get_config()
         config.update(maps=dict(self.maps), comparisons=list(self.comparisons),
-                      source_location=self.source_location, seed=self.seed,
-                      head=keras.saving.serialize_keras_object(self.template))
+                      source_location=self.source_location, seed=self.seed)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config, head=keras.saving.deserialize_keras_object(config.get("head")))
-        return cls(**config)
 
     # Keras saves a layer's weights but not its seed generator's state: saved here, so
     # that a restored model draws the same source locations next (`model.variables`,
