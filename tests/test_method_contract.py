@@ -225,7 +225,8 @@ CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digi
              "byol": "digits_byol", "swav": "digits_swav", "metric": "digits_proxyanchor",
              "instdisc": "digits_instdisc",
              "barlow_twins": "digits_barlow_twins", "vicreg": "digits_vicreg",
-             "nnclr": "digits_nnclr"}
+             "nnclr": "digits_nnclr",
+             "dino": "digits_dino"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():
