@@ -66,6 +66,11 @@ NAMES = {
     "method_kwargs.extraction_kwargs.maps.r1": ["block1", "output"],
     "method_kwargs.extraction_kwargs.maps.r5": ["block1", "stage2"],
     "method_kwargs.extraction_kwargs.maps.r7": ["block1", "stage2"],
+    "method_kwargs.extraction_kwargs.maps.last": ["block1", "stage3"],
+    "encoder.kwargs.augmentation": ["cpc_patches", "cpc"],
+    "encoder.kwargs.encoder": ["small_cnn", "resnet18"],
+    "encoder.kwargs.encoder_kwargs.stem": ["imagenet", "cifar"],
+    "method_kwargs.extraction_kwargs.directions": [("down",), ("down", "up")],
 }
 # Keys at None: a value of their declared type.
 SIZES = {"views.image_size": (24, 24), "dataset.image_size": (40, 40),
@@ -113,9 +118,11 @@ def _some_kwargs(path, c):
 
 # The only valid values with the cross-entropy baseline's other keys (one view, on
 # the host, no multi-crop); metric learning's and InstDisc's one view allow only their own
-# method, and CLIP's (augmented on the device) too.
+# method, CPC's one view (each image cut into patches) the framework, and CLIP's (augmented
+# on the device) too.
 ONLY = {"ce": {"method": "ce", "views.augment_on": "host", "views.multicrop.local_views": 0},
         "metric": {"method": "metric"}, "instdisc": {"method": "instdisc"},
+        "framework": {"method": "framework"},
         "clip": {"method": "clip", "views.augment_on": "device"}}
 
 
@@ -123,6 +130,8 @@ def new_value(path, default, c):
     """A valid value for `path` (its default `default`) in config `c`."""
     if path in ONLY.get(c["method"], {}):
         return ONLY[c["method"]][path]
+    if path == "method_kwargs.extraction" and default == "cpc":
+        return default  # CPC's one view: the other extractions compare two views.
     if path in NAMES:
         return next(v for v in NAMES[path] if v != default)
     if default is None:
