@@ -9,7 +9,7 @@ from keras import ops
 
 from _gradient import gradient
 from ssl_reference import instdisc_reference
-from supcon_tf.losses import InstDiscLoss, nce_loss
+from supcon_tf.losses import InstDiscLoss, instdisc_loss
 from supcon_tf.methods import MemoryBank
 from tolerance import assert_close
 
@@ -30,7 +30,7 @@ def test_nce_loss_and_gradient_match_reference(normalizer, proximal):
     magnitude = max(1.0, float(np.abs(want).max()))
 
     def loss(x):
-        return nce_loss(x, v, noise, 100, temperature=0.07, proximal=proximal, normalizer=z)
+        return instdisc_loss(x, v, noise, 100, temperature=0.07, proximal=proximal, normalizer=z)
 
     assert_close(ops.convert_to_numpy(loss(f)), want, dtype="float64", terms=7 * 6,
                  magnitude=magnitude)
@@ -43,7 +43,7 @@ def test_nce_loss_and_gradient_match_reference(normalizer, proximal):
     got = InstDiscLoss(temperature=0.07, proximal=proximal)(None, inputs)
     assert_close(float(got), want.mean(), terms=4 * 7 * 6, magnitude=magnitude)
     # Another temperature is another value.
-    assert not np.allclose(ops.convert_to_numpy(nce_loss(f, v, noise, 100, temperature=0.5,
+    assert not np.allclose(ops.convert_to_numpy(instdisc_loss(f, v, noise, 100, temperature=0.5,
                                                          proximal=proximal, normalizer=z)),
                            want)
 
@@ -51,11 +51,11 @@ def test_nce_loss_and_gradient_match_reference(normalizer, proximal):
 def test_nce_loss_refuses_bad_input_by_name():
     f, v, noise = _unit((4, 6)), _unit((4, 6)), _unit((4, 7, 6))
     with pytest.raises(ValueError, match="`noise` must have rank 3"):
-        nce_loss(f, v, noise[:, 0], 100)
+        instdisc_loss(f, v, noise[:, 0], 100)
     with pytest.raises(ValueError, match="`features` must hold L2-normalized rows"):
-        nce_loss(2 * f, v, noise, 100)
+        instdisc_loss(2 * f, v, noise, 100)
     with pytest.raises(ValueError, match="bank_size"):
-        nce_loss(f, v, noise, 0)
+        instdisc_loss(f, v, noise, 0)
     with pytest.raises(ValueError, match="proximal"):
         InstDiscLoss(proximal=-1.0)
 

@@ -14,7 +14,7 @@ from supcon_tf.losses.contrastive import (
     SUMMATION_LOCATIONS,
     contrastive_loss,
 )
-from supcon_tf.losses.instdisc import InstDiscLoss, nce_loss
+from supcon_tf.losses.instdisc import InstDiscLoss, instdisc_loss
 from supcon_tf.losses.queue import MoCoLoss, QueueSupConLoss, moco_loss, queue_supcon_loss
 from supcon_tf.losses.metric import (
     TRIPLET_MINING,
@@ -83,8 +83,8 @@ __all__ = [
     "collapse_std",
     "contrastive_loss",
     "dino_loss",
+    "instdisc_loss",
     "moco_loss",
-    "nce_loss",
     "queue_supcon_loss",
     "simsiam_loss",
     "sinkhorn_knopp",

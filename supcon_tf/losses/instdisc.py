@@ -50,7 +50,7 @@ def _check_inputs(features, positives, noise):
     return features, positives, noise
 
 
-def nce_loss(features, positives, noise, bank_size, *, temperature=0.07, proximal=0.0,
+def instdisc_loss(features, positives, noise, bank_size, *, temperature=0.07, proximal=0.0,
              normalizer=None):
     """InstDisc's NCE loss per sample, [batch] (see the module docstring).
 
@@ -102,7 +102,7 @@ def normalizer_estimate(features, positives, noise, bank_size, temperature=0.07)
 @register
 class InstDiscLoss(keras.losses.Loss):
     """`loss(None, {"features", "positives", "noise", "bank_size"[, "normalizer"]})`:
-    `nce_loss` averaged over the batch (temperature 0.07 and lambda 30: the paper's)."""
+    `instdisc_loss` averaged over the batch (temperature 0.07 and lambda 30: the paper's)."""
 
     def __init__(self, temperature=0.07, proximal=30.0, reduction="sum_over_batch_size",
                  name="instdisc_loss", dtype=None):
@@ -118,7 +118,7 @@ class InstDiscLoss(keras.losses.Loss):
         return super().__call__(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred):
-        return nce_loss(y_pred["features"], y_pred["positives"], y_pred["noise"],
+        return instdisc_loss(y_pred["features"], y_pred["positives"], y_pred["noise"],
                         y_pred["bank_size"], temperature=self.temperature,
                         proximal=self.proximal, normalizer=y_pred.get("normalizer"))
 
