@@ -11,11 +11,11 @@ jitter, flip, colour dropping: two of the three channels dropped) and encoded by
 masked, autoregressive context network over the grid of features; linear predictions of the
 patch features k rows ahead, from several directions (here top-down and bottom-up); InfoNCE
 with every other patch of the global batch as a negative; linear evaluation on the patch
-features mean-pooled over the grid. Not the paper's: the package's ResNets use BatchNorm
-where CPC v2 uses LayerNorm (batch statistics can leak information between patches); the
-optimizer, schedule, batch size and K = 3 rows ahead are chosen here, not taken from the
-paper. Needs the TFDS `stl10` data (its `unlabelled` split can replace `train` for
-pretraining).
+features mean-pooled over the grid. The ResNet uses layer normalization in place of
+BatchNorm, as CPC v2 does (`norm="layer"`: no statistic crosses the patches of a batch). Not
+the paper's: the optimizer, schedule, batch size and K = 3 rows ahead are chosen here, not
+taken from the paper. Needs the TFDS `stl10` data (its `unlabelled` split can replace
+`train` for pretraining).
 """
 
 import ml_collections
@@ -38,7 +38,7 @@ def get_config(arg=None):
     c.dataset = dict(name="stl10", data_dir=None, train_split="train", test_split="test",
                      shuffle_buffer=50_000)
     c.encoder = dict(name="patches", kwargs=dict(
-        encoder="resnet18", encoder_kwargs=dict(stem="cifar", sync_batch_norm=True),
+        encoder="resnet18", encoder_kwargs=dict(stem="cifar", norm="layer"),
         patch_size=16, overlap=8, augmentation="cpc_patches",
         augmentation_kwargs=dict(area_range=(0.6, 1.0)), seed=0))
     c.head = dict(hidden_dims=(), output_dim=128, use_batch_norm=False, sync_batch_norm=False,

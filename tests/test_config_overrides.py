@@ -70,6 +70,7 @@ NAMES = {
     "encoder.kwargs.augmentation": ["cpc_patches", "cpc"],
     "encoder.kwargs.encoder": ["small_cnn", "resnet18"],
     "encoder.kwargs.encoder_kwargs.stem": ["imagenet", "cifar"],
+    "encoder.kwargs.encoder_kwargs.norm": ["batch", "layer"],
     "method_kwargs.extraction_kwargs.directions": [("down",), ("down", "up")],
 }
 # Keys at None: a value of their declared type.

@@ -46,8 +46,29 @@ def test_batch_norm_follows_official_settings_and_sync_option():
                        for b in bns)
 
 
+@pytest.mark.parametrize("build", [
+    lambda: encoders.resnet(18, stem="cifar", width_multiplier=0.125, input_shape=(8, 8, 3),
+                            norm="layer"),
+    lambda: encoders.small_cnn(input_shape=(8, 8, 3), widths=(4, 8), dim=6, norm="layer")])
+def test_layer_norm_keeps_each_sample_to_itself(build):
+    """CPC v2's encoder: no BatchNorm, so in training a sample's features do not depend on
+    the rest of the batch; the layers keep their names (feature maps, block freezing)."""
+    model = build()
+    assert not [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    norms = [l for l in model.layers if isinstance(l, keras.layers.GroupNormalization)]
+    assert norms and all(l.groups == 1 and "bn" in l.name for l in norms)
+    images = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
+    alone = ops.convert_to_numpy(model(images[:1], training=True))
+    in_batch = ops.convert_to_numpy(model(images, training=True))[:1]
+    assert_close(alone, in_batch, dtype="float32", terms=8 * 8 * 8)
+    clone = keras.Model.from_config(model.get_config())
+    assert [type(l) for l in clone.layers] == [type(l) for l in model.layers]
+
+
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(depth=19), "depth"), (dict(stem="mnist"), "stem"), (dict(width_multiplier=0), "width")])
+    (dict(depth=19), "depth"), (dict(stem="mnist"), "stem"), (dict(width_multiplier=0), "width"),
+    (dict(norm="instance"), "norm.*batch.*layer"),
+    (dict(norm="layer", sync_batch_norm=True), "sync_batch_norm")])
 def test_resnet_bad_arguments(kwargs, match):
     args = dict(depth=18, stem="cifar", input_shape=(8, 8, 3))
     args.update(kwargs)

@@ -15,8 +15,8 @@ InfoNCE (van den Oord et al. 2018) when a source has one positive. Options:
 - `tclip`: scores are first soft-clipped to tclip * tanh(s / tclip) (AMDIM: 20);
 - `temperature`: then divided by it (1: AMDIM and CPC; 0.1-0.2: SimCLR-style);
 - `score_penalty`: adds score_penalty * mean(raw^2) over every raw (unclipped) score, the
-  AMDIM regularizer (its code: 5e-2 on scores scaled by 1/sqrt(dim), the
-  "scaled_dot" similarity; its paper: lambda = 4e-2 on the plain dot products).
+  AMDIM regularizer on scores scaled by 1/sqrt(dim) (the "scaled_dot" similarity); the
+  released `costs.py` has had 5e-2 and, in another revision, 4e-2 as its weight.
 
 The per-sample loss is -mean of l over the sample's positive pairs plus its penalty.
 """
