@@ -226,6 +226,25 @@ def test_finetune_on_all_labels_equals_cross_entropy_from_the_same_weights(
     assert result["finetune"]["labels"] == 1437 and result["finetune"]["steps"] == 22
 
 
+def test_finetune_with_an_augmentation_trains_on_images(pretrained, tmp_path):
+    """The stage's augmented batches are images [b, H, W, C] like the linear stage's, not
+    one-view stacks (tools/compare_methods.py fine-tunes with the digits augmentation)."""
+    workdir = _copy(pretrained, tmp_path, "augmented")
+    overrides = dict(finetune__label_fraction=0.1, finetune__batch_size=32,
+                     finetune__epochs=1, finetune__augmentation="digits")
+    prepared = session.prepare(_settings(workdir, "finetune", **overrides),
+                               log=lambda _: None)
+    try:
+        images, _ = next(iter(prepared.run._epoch_data("finetune", "digits", {}, 1,
+                                                        "host")(0, 0)))
+        assert tuple(images.shape) == (32, *prepared.run.input_shape)
+        result = prepared.execute()["finetune"]
+    finally:
+        prepared.close()
+    assert result["steps"] == 4 and result["labels"] == 142
+    assert 0.0 <= result["finetune_top1"] <= 1.0 and np.isfinite(result["test_loss"])
+
+
 def test_finetune_resumes_after_sigkill(pretrained, tmp_path):
     """Killed at a step between checkpoints and rerun, the stage ends with the weights
     of an uninterrupted run (10% of labels: 142 images, batches of 32, 8 steps)."""

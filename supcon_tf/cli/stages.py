@@ -175,9 +175,9 @@ class Run:
                 shuffle_buffer=shuffle, seed=seed, repeat=False,
                 drop_remainder=True, deterministic=c["deterministic"],
                 resize=self.resize, sample_index=stage == "pretrain" and self.sample_index)
-            # Models of images (the linear stage, "ce") take one view without its axis;
-            # methods of views (a metric loss with one view, too) keep it.
-            takes_images = stage == "linear" or c["method"] == "ce"
+            # Models of images (the linear and fine-tuning stages, "ce") take one view
+            # without its axis; methods of views (a metric loss with one view, too) keep it.
+            takes_images = stage in ("linear", "finetune") or c["method"] == "ce"
             return ds.map(_first_view) if takes_images and augment_on == "host" else ds
 
         return make
