@@ -226,7 +226,9 @@ CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digi
              "instdisc": "digits_instdisc",
              "barlow_twins": "digits_barlow_twins", "vicreg": "digits_vicreg",
              "nnclr": "digits_nnclr",
-             "dino": "digits_dino"}
+             "dino": "digits_dino",
+             "framework:yadim": "digits_yadim",
+             "framework": "digits_amdim"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():
