@@ -7,6 +7,8 @@ batch, the step sees the global batch as one array (BatchNorm statistics, the lo
 negatives) and the gradients are summed across the devices.
 """
 
+import os
+
 import pytest
 
 from _cli_runs import assert_close_checkpoints, run_cli
@@ -20,7 +22,8 @@ def test_two_devices_equal_one_device(tmp_path):
     pytest.importorskip("jax")
     status, out = run_cli([*ARGS, "--strategy=data_parallel", f"--workdir={tmp_path / 'two'}"],
                           timeout=600, KERAS_BACKEND="jax",
-                          XLA_FLAGS="--xla_force_host_platform_device_count=2")
+                          XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+                          + " --xla_force_host_platform_device_count=2")
     assert status == 0, out[-3000:]
     assert "[strategy] DataParallel over 2 devices: cpu:0, cpu:1" in out, out[-3000:]
     status, out = run_cli([*ARGS, f"--workdir={tmp_path / 'one'}"], timeout=600,
