@@ -228,7 +228,8 @@ CAMPAIGNS = {"supcon": "digits_supcon", "simclr": "digits_simclr", "moco": "digi
              "nnclr": "digits_nnclr",
              "dino": "digits_dino",
              "framework:yadim": "digits_yadim",
-             "framework": "digits_amdim"}
+             "framework": "digits_amdim",
+             "framework:cpc": "digits_cpc"}
 
 
 def test_recorded_campaigns_are_ten_of_ten():
