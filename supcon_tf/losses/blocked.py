@@ -237,6 +237,130 @@ def _blocked_rows(anchors, contrast, rows, cols, temperature, only_negatives, bl
     return rows_loss(anchors, contrast)
 
 
+def _group_ids(keys):
+    """Dense ids 0, 1, ... of the distinct values of the 1-D `keys` (equal keys, equal ids)."""
+    order = ops.argsort(keys)
+    ordered = ops.take(keys, order)
+    first = ops.concatenate([ops.ones((1,), "int32"),
+                             ops.cast(ops.not_equal(ordered[1:], ordered[:-1]), "int32")])
+    return ops.take(ops.cast(ops.cumsum(first), "int32") - 1, ops.argsort(order))
+
+
+def _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives, block_size):
+    """Block i's (self, denominator) masks from the self columns and the group ids."""
+    self_block = ops.expand_dims(_block(i, self_cols, block_size), 1)
+    is_self = ops.equal(self_block, ops.expand_dims(ops.arange(ops.shape(col_ids)[0],
+                                                               dtype="int32"), 0))
+    if only_negatives:
+        return is_self, ops.not_equal(ops.expand_dims(_block(i, row_ids, block_size), 1),
+                                      ops.expand_dims(col_ids, 0))
+    return is_self, ops.logical_not(is_self)
+
+
+def _grouped_log_denominators(anchors, contrast, self_cols, row_ids, col_ids, valid,
+                              temperature, only_negatives, block_size):
+    """Per-anchor-row log-sum-exp over its denominator (inf where the row is invalid)."""
+
+    def forward_block(i, log_denominators):
+        logits = ops.matmul(_block(i, anchors, block_size), ops.transpose(contrast))
+        logits = logits / temperature
+        denominator = _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives,
+                                     block_size)[1]
+        row_valid = _block(i, valid, block_size)
+        row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
+        row_max = ops.where(row_valid, row_max, 0.0)
+        total = ops.sum(ops.where(denominator,
+                                  ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
+        log_den = ops.where(row_valid, row_max + ops.log(ops.where(row_valid, total, 1.0)),
+                            float("inf"))
+        return ops.slice_update(log_denominators, (i * block_size,), log_den)
+
+    return _loop(anchors.shape[0] // block_size, forward_block,
+                 ops.zeros((anchors.shape[0],), anchors.dtype))
+
+
+def _grouped_backward(anchors, contrast, self_cols, row_ids, col_ids, log_denominators,
+                      row_scale, self_weight, temperature, only_negatives, block_size):
+    """The blocks' part of the gradient: softmax weights and the self columns' +1/count."""
+
+    def backward_block(i, state):
+        d_anchors, d_contrast_t = state
+        logits = ops.matmul(_block(i, anchors, block_size), ops.transpose(contrast))
+        logits = logits / temperature
+        is_self, denominator = _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives,
+                                              block_size)
+        log_den = ops.expand_dims(_block(i, log_denominators, block_size), 1)
+        weight = ops.where(denominator, ops.exp(logits - log_den) * ops.expand_dims(
+            _block(i, row_scale, block_size), 1), 0.0)
+        weight = ops.where(is_self, ops.expand_dims(_block(i, self_weight, block_size), 1),
+                           weight)
+        return _weighted_products(i, weight, anchors, contrast, d_anchors, d_contrast_t,
+                                  block_size)
+
+    d_anchors, d_contrast_t = _loop(anchors.shape[0] // block_size, backward_block,
+                                    _zero_grads(anchors, contrast))
+    return d_anchors, ops.transpose(d_contrast_t)
+
+
+def _grouped_rows(anchors, contrast, self_cols, col_keys, temperature, only_negatives,
+                  block_size):
+    """`_blocked_rows` for positives that are one group per contrast (class ids, or samples).
+
+    Column k is a positive of anchor row r when its key equals that of r's own column
+    `self_cols[r]` (-1: a padding row), k itself excluded. The positives' part of the loss,
+    -mean_{k in P_r} z_rk, is linear in the logits: it and its gradient come from per-group
+    sums of the contrasts, with no [rows, contrasts] mask; the blocks only compute the
+    log-sum-exp over the denominator and its softmax.
+    """
+    num_cols = ops.shape(contrast)[0]
+    dtype = anchors.dtype
+    col_ids = _group_ids(col_keys)
+    real = ops.greater_equal(self_cols, 0)
+    own_col = ops.where(real, self_cols, 0)
+    row_ids = ops.take(col_ids, own_col)
+    group_size = ops.take(ops.segment_sum(ops.ones_like(col_ids, dtype), col_ids, num_cols),
+                          row_ids)
+    counts = ops.where(real, group_size - 1.0, 0.0)
+    num_den = ops.cast(num_cols, dtype) - (group_size if only_negatives else 1.0)
+    valid = ops.logical_and(ops.logical_and(real, counts > 0), num_den > 0)
+    counts_or_1 = ops.maximum(counts, 1.0)
+
+    @ops.custom_gradient
+    def rows_loss(anchors, contrast):
+        anchors, contrast = ops.stop_gradient(anchors), ops.stop_gradient(contrast)
+        # Each row's positives' contrasts summed: its group's sum less its own column.
+        group_sums = ops.segment_sum(contrast, col_ids, num_cols)
+        positives = ops.take(group_sums, row_ids, axis=0) - ops.take(contrast, own_col, axis=0)
+        positive_mean = ops.sum(anchors * positives, axis=1) / (temperature * counts_or_1)
+        log_denominators = _compiled(_grouped_log_denominators)(
+            anchors, contrast, self_cols, row_ids, col_ids, valid, temperature,
+            only_negatives, block_size)
+        losses = ops.where(valid, log_denominators - positive_mean, 0.0)
+
+        def grad(*upstream, **unused_variables):
+            upstream = upstream[0]
+            if isinstance(upstream, (tuple, list)):  # JAX passes the outputs' structure.
+                upstream = upstream[0]
+            row_grad = ops.where(valid, upstream[:, 0], 0.0)
+            # d loss_r / d z_rk = softmax_rk - [k in P_r] / count_r, and
+            # [k in P_r] = [same group] - [k is r's own column]: the blocks take the softmax
+            # and the own column's +1/count, the group sums the rest.
+            self_weight = row_grad / (counts_or_1 * temperature)
+            d_anchors, d_contrast = _compiled(_grouped_backward)(
+                anchors, contrast, self_cols, row_ids, col_ids, log_denominators,
+                row_grad / temperature, self_weight, temperature, only_negatives, block_size)
+            weighted = ops.expand_dims(self_weight, 1) * anchors
+            d_anchors = d_anchors - ops.take(group_sums, row_ids, axis=0) * ops.expand_dims(
+                self_weight, 1)
+            d_contrast = d_contrast - ops.take(
+                ops.segment_sum(weighted, row_ids, num_cols), col_ids, axis=0)
+            return d_anchors, d_contrast
+
+        return ops.stack([losses, counts], axis=1), grad
+
+    return rows_loss(anchors, contrast)
+
+
 def _pad_rows(x, rows, value):
     pad = [(0, rows - x.shape[0])] + [(0, 0)] * (len(x.shape) - 1)
     return ops.pad(x, pad, constant_values=value)
@@ -307,9 +431,18 @@ def blocked_contrastive_loss(
     rows = (_pad_rows(rows[0], padded, -1), _pad_rows(rows[1], padded, -1),
             None if labels is None else _pad_rows(rows[2], padded, -1 if len(
                 labels.shape) == 1 else 0))
-    result = _blocked_rows(_pad_rows(anchors, padded, 0), contrast, rows, cols,
-                           float(temperature), denominator_mode == "only_negatives",
-                           block_size)
+    only_negatives = denominator_mode == "only_negatives"
+    if labels is None or len(labels.shape) == 1:  # One group per contrast: its class or sample.
+        self_cols = (ops.repeat(ops.arange(num_anchor_views, dtype="int32"), local_batch)
+                     * ops.cast(global_batch, "int32")
+                     + ops.tile(sample_ids, (num_anchor_views,)))
+        result = _grouped_rows(_pad_rows(anchors, padded, 0), contrast,
+                               _pad_rows(self_cols, padded, -1),
+                               cols[0] if labels is None else cols[2], float(temperature),
+                               only_negatives, block_size)
+    else:
+        result = _blocked_rows(_pad_rows(anchors, padded, 0), contrast, rows, cols,
+                               float(temperature), only_negatives, block_size)
     loss = result[:num_rows, 0]
     num_positives = ops.stop_gradient(result[:num_rows, 1])
     if scale_by_temperature:
