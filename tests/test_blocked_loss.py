@@ -285,7 +285,10 @@ def test_auto_threshold_is_the_measured_one_for_the_backend():
     on_jax_cpu = keras.backend.backend() == "jax" and __import__("jax").default_backend() == "cpu"
     want = blocked.AUTO_THRESHOLD_JAX_CPU if on_jax_cpu else blocked.AUTO_THRESHOLD
     assert blocked.auto_threshold() == want
-    views_512 = np.zeros((256, 2, 4), "float32")  # 512 x 512 = 2**18 logits.
-    assert blocked.auto_blocked(views_512) == on_jax_cpu
-    assert not blocked.auto_blocked(views_512[:255])
-    assert not blocked.auto_blocked(views_512, summation_location="inside")
+    views_64 = np.zeros((32, 2, 4), "float32")  # 64 x 64 = 2**12 logits.
+    assert blocked.auto_blocked(views_64) == on_jax_cpu
+    assert not blocked.auto_blocked(views_64[:31])
+    views_2048 = np.zeros((1024, 2, 4), "float32")  # 2**22 logits: blocked on both.
+    assert blocked.auto_blocked(views_2048)
+    assert blocked.auto_blocked(views_2048[:1023]) == on_jax_cpu
+    assert not blocked.auto_blocked(views_2048, summation_location="inside")

@@ -26,12 +26,12 @@ from supcon_tf.losses.contrastive import _validate_inputs, mean, validate_option
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
 # (anchor views x contrast views), chosen by measurement (`tools/bench_loss.py --floor`,
-# value and gradient, 128-D, both paths alternated in one process; BENCHMARKS.md): on
-# TensorFlow the plain loss was the faster below 4,096 views (2**24 logits, where it holds
-# several 64 MB matrices), on JAX's CPU backend only below 512 views (2**18). Elsewhere (a
-# GPU, not measured) the TensorFlow value.
-AUTO_THRESHOLD = 2**24
-AUTO_THRESHOLD_JAX_CPU = 2**18
+# value and gradient, 128-D, both paths alternated in one process; BENCHMARKS.md, issue 28):
+# on TensorFlow the plain loss was the faster (or as fast) up to 1,024 views and the slower
+# from 2,048 (2**22 logits); on JAX's CPU backend as fast at 16 and 32 views and the slower
+# from 64 (2**12). Elsewhere (a GPU, not measured) the TensorFlow value.
+AUTO_THRESHOLD = 2**22
+AUTO_THRESHOLD_JAX_CPU = 2**12
 # Contrasts per tile of the backward pass (`_column_block`): at most this many, so that a
 # tile of logits (DEFAULT_BLOCK_SIZE x COLUMN_BLOCK float32, 8 MB) stays in cache.
 COLUMN_BLOCK = 2048
