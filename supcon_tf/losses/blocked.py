@@ -14,7 +14,9 @@ It equals `contrastive_loss` (forward and gradient, float32 to ~1e-6) for
 class ids, one-/multi-hot or None. Other options raise ValueError (`supports` says
 which); `contrastive_loss(..., block_size=None)` only picks this path when they hold.
 Under a `tf.distribute` strategy the local views are the anchors and the gathered
-global views the contrasts, exactly as in the plain loss.
+global views the contrasts, exactly as in the plain loss. With class ids or no labels the
+positives' term, linear in the logits, comes from per-group sums of the contrasts
+(`_grouped_rows`), so the blocks only compute the denominator's log-sum-exp and softmax.
 """
 
 import keras
