@@ -84,6 +84,25 @@ def test_equals_plain_loss_and_gradient(labels, contrast_mode, denominator_mode,
         assert np.abs(grad).max() > 1e-3  # The gradient is not trivially zero.
 
 
+@pytest.mark.parametrize("labels,num_views,denominator_mode", [
+    ("ids", 2, "only_negatives"), ("none", 3, "all")])
+def test_contrast_tiles_equal_plain_loss_gradient(monkeypatch, labels, num_views,
+                                                  denominator_mode):
+    # Backward tiles of at most 4 contrasts: 12 contrasts in 3 tiles, 18 in 6 of 3.
+    monkeypatch.setattr(blocked, "COLUMN_BLOCK", 4)
+    features = unit(RNG.standard_normal((6, num_views, 5)))
+    kwargs = dict(temperature=0.2, denominator_mode=denominator_mode)
+    labels = None if labels == "none" else LABELS[labels][:6]
+    want_value, want_grad = value_and_grad(lambda x: contrastive_loss(x, labels, **kwargs),
+                                           features)
+    value, grad = value_and_grad(
+        lambda x: blocked_contrastive_loss(x, labels, block_size=4, **kwargs), features)
+    bound = dict(dtype="float32", terms=loss_terms(6, num_views, 5),
+                 magnitude=loss_magnitude(want_value, 0.2, True))
+    assert_close(value, want_value, **bound)
+    assert_close(grad, want_grad, **bound)
+
+
 def test_float64_kept_and_exact():
     features = unit(RNG.standard_normal((5, 2, 4))).astype("float64")
     got = ops.convert_to_numpy(blocked_contrastive_loss(features, block_size=3))
@@ -266,7 +285,10 @@ def test_auto_threshold_is_the_measured_one_for_the_backend():
     on_jax_cpu = keras.backend.backend() == "jax" and __import__("jax").default_backend() == "cpu"
     want = blocked.AUTO_THRESHOLD_JAX_CPU if on_jax_cpu else blocked.AUTO_THRESHOLD
     assert blocked.auto_threshold() == want
-    views_512 = np.zeros((256, 2, 4), "float32")  # 512 x 512 = 2**18 logits.
-    assert blocked.auto_blocked(views_512) == on_jax_cpu
-    assert not blocked.auto_blocked(views_512[:255])
-    assert not blocked.auto_blocked(views_512, summation_location="inside")
+    views_64 = np.zeros((32, 2, 4), "float32")  # 64 x 64 = 2**12 logits.
+    assert blocked.auto_blocked(views_64) == on_jax_cpu
+    assert not blocked.auto_blocked(views_64[:31])
+    views_2048 = np.zeros((1024, 2, 4), "float32")  # 2**22 logits: blocked on both.
+    assert blocked.auto_blocked(views_2048)
+    assert blocked.auto_blocked(views_2048[:1023]) == on_jax_cpu
+    assert not blocked.auto_blocked(views_2048, summation_location="inside")

@@ -14,7 +14,9 @@ It equals `contrastive_loss` (forward and gradient, float32 to ~1e-6) for
 class ids, one-/multi-hot or None. Other options raise ValueError (`supports` says
 which); `contrastive_loss(..., block_size=None)` only picks this path when they hold.
 Under a `tf.distribute` strategy the local views are the anchors and the gathered
-global views the contrasts, exactly as in the plain loss.
+global views the contrasts, exactly as in the plain loss. With class ids or no labels the
+positives' term, linear in the logits, comes from per-group sums of the contrasts
+(`_grouped_rows`), so the blocks only compute the denominator's log-sum-exp and softmax.
 """
 
 import keras
@@ -26,12 +28,15 @@ from supcon_tf.losses.contrastive import _validate_inputs, mean, validate_option
 DEFAULT_BLOCK_SIZE = 1024
 # `contrastive_loss(block_size=None)` switches to the blocked path from this many logits
 # (anchor views x contrast views), chosen by measurement (`tools/bench_loss.py --floor`,
-# value and gradient, 128-D, both paths alternated in one process; BENCHMARKS.md): on
-# TensorFlow the plain loss was the faster below 4,096 views (2**24 logits, where it holds
-# several 64 MB matrices), on JAX's CPU backend only below 512 views (2**18). Elsewhere (a
-# GPU, not measured) the TensorFlow value.
-AUTO_THRESHOLD = 2**24
-AUTO_THRESHOLD_JAX_CPU = 2**18
+# value and gradient, 128-D, both paths alternated in one process; BENCHMARKS.md, issue 28):
+# on TensorFlow the plain loss was the faster (or as fast) up to 1,024 views and the slower
+# from 2,048 (2**22 logits); on JAX's CPU backend as fast at 16 and 32 views and the slower
+# from 64 (2**12). Elsewhere (a GPU, not measured) the TensorFlow value.
+AUTO_THRESHOLD = 2**22
+AUTO_THRESHOLD_JAX_CPU = 2**12
+# Contrasts per tile of the backward pass (`_column_block`): at most this many, so that a
+# tile of logits (DEFAULT_BLOCK_SIZE x COLUMN_BLOCK float32, 8 MB) stays in cache.
+COLUMN_BLOCK = 2048
 SUPPORTED_SUMMATION = ("outside",)
 SUPPORTED_DENOMINATORS = ("all", "only_negatives")
 
@@ -171,7 +176,7 @@ def _backward(anchors, contrast, rows, cols, log_denominators, counts, row_grad,
     """Gradients of sum(row_grad * loss) w.r.t. anchors and contrast, logits recomputed."""
 
     def backward_block(i, state):
-        d_anchors, d_contrast = state
+        d_anchors, d_contrast_t = state
         logits, positives, denominator = _logits_and_masks(
             i, anchors, contrast, rows, cols, temperature, only_negatives, block_size)
         # An invalid row has log_den = inf: its softmax and gradient are 0.
@@ -183,13 +188,30 @@ def _backward(anchors, contrast, rows, cols, log_denominators, counts, row_grad,
         weight = ops.where(valid, weight * ops.expand_dims(_block(i, row_grad, block_size), 1),
                            0.0)
         weight = weight / temperature
-        d_block = ops.matmul(weight, contrast)
-        d_contrast = d_contrast + ops.matmul(ops.transpose(weight),
-                                             _block(i, anchors, block_size))
-        return ops.slice_update(d_anchors, (i * block_size, 0), d_block), d_contrast
+        return _weighted_products(i, weight, anchors, contrast, d_anchors, d_contrast_t,
+                                  block_size)
 
-    return _loop(anchors.shape[0] // block_size, backward_block,
-                 (ops.zeros_like(anchors), ops.zeros_like(contrast)))
+    d_anchors, d_contrast_t = _loop(anchors.shape[0] // block_size, backward_block,
+                                    _zero_grads(anchors, contrast))
+    return d_anchors, ops.transpose(d_contrast_t)
+
+
+def _zero_grads(anchors, contrast):
+    """Initial (d_anchors, d_contrast transposed) of a backward loop."""
+    return ops.zeros_like(anchors), ops.zeros_like(ops.transpose(contrast))
+
+
+def _weighted_products(i, weight, anchors, contrast, d_anchors, d_contrast_t, block_size):
+    """Adds block i's weight @ contrast to d_anchors and its anchors^T @ weight to d_contrast_t.
+
+    The contrast gradient is kept transposed, [dim, contrasts]: anchors^T @ weight contracts
+    the leading axes of both operands, a product the CPU kernels run about 0.6 floor passes
+    per block faster than weight^T @ anchors (measured, JAX on CPU, 1,024 x 8,192 blocks).
+    """
+    d_block = ops.matmul(weight, contrast)
+    d_contrast_t = d_contrast_t + ops.matmul(ops.transpose(_block(i, anchors, block_size)),
+                                             weight)
+    return ops.slice_update(d_anchors, (i * block_size, 0), d_block), d_contrast_t
 
 
 def _blocked_rows(anchors, contrast, rows, cols, temperature, only_negatives, block_size):
@@ -214,6 +236,160 @@ def _blocked_rows(anchors, contrast, rows, cols, temperature, only_negatives, bl
             return _compiled(_backward)(anchors, contrast, rows, cols, log_denominators,
                                         counts, upstream[:, 0], temperature, only_negatives,
                                         block_size)
+
+        return ops.stack([losses, counts], axis=1), grad
+
+    return rows_loss(anchors, contrast)
+
+
+def _group_ids(keys):
+    """Dense ids 0, 1, ... of the distinct values of the 1-D `keys` (equal keys, equal ids)."""
+    order = ops.argsort(keys)
+    ordered = ops.take(keys, order)
+    first = ops.concatenate([ops.ones((1,), "int32"),
+                             ops.cast(ops.not_equal(ordered[1:], ordered[:-1]), "int32")])
+    return ops.take(ops.cast(ops.cumsum(first), "int32") - 1, ops.argsort(order))
+
+
+def _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives, block_size, j=0,
+                   column_block=None):
+    """Tile (i, j)'s (self, denominator) masks: anchor block i, contrast block j."""
+    self_block = ops.expand_dims(_block(i, self_cols, block_size), 1)
+    if column_block is None:
+        column_block, tile_ids = ops.shape(col_ids)[0], col_ids
+    else:
+        tile_ids = _block(j, col_ids, column_block)
+    columns = ops.arange(column_block, dtype="int32") + j * column_block
+    is_self = ops.equal(self_block, ops.expand_dims(columns, 0))
+    if only_negatives:
+        return is_self, ops.not_equal(ops.expand_dims(_block(i, row_ids, block_size), 1),
+                                      ops.expand_dims(tile_ids, 0))
+    return is_self, ops.logical_not(is_self)
+
+
+def _column_block(num_cols):
+    """Contrasts per tile of the backward pass: a divisor of `num_cols` in
+    [COLUMN_BLOCK / 2, COLUMN_BLOCK], or None (one tile: all of them, or an unknown count)."""
+    if num_cols is None or num_cols <= COLUMN_BLOCK:
+        return None
+    return next((size for size in range(COLUMN_BLOCK, COLUMN_BLOCK // 2 - 1, -1)
+                 if num_cols % size == 0), None)
+
+
+def _grouped_log_denominators(anchors, contrast, self_cols, row_ids, col_ids, valid,
+                              temperature, only_negatives, block_size):
+    """Per-anchor-row log-sum-exp over its denominator (inf where the row is invalid)."""
+
+    def forward_block(i, log_denominators):
+        logits = ops.matmul(_block(i, anchors, block_size), ops.transpose(contrast))
+        logits = logits / temperature
+        denominator = _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives,
+                                     block_size)[1]
+        row_valid = _block(i, valid, block_size)
+        row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
+        row_max = ops.where(row_valid, row_max, 0.0)
+        total = ops.sum(ops.where(denominator,
+                                  ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
+        log_den = ops.where(row_valid, row_max + ops.log(ops.where(row_valid, total, 1.0)),
+                            float("inf"))
+        return ops.slice_update(log_denominators, (i * block_size,), log_den)
+
+    return _loop(anchors.shape[0] // block_size, forward_block,
+                 ops.zeros((anchors.shape[0],), anchors.dtype))
+
+
+def _grouped_backward(anchors, contrast, self_cols, row_ids, col_ids, log_denominators,
+                      row_scale, self_weight, temperature, only_negatives, block_size):
+    """The tiles' part of the gradient: softmax weights and the self columns' +1/count.
+
+    Tiles of `block_size` anchors x `_column_block` contrasts: a tile's logits and weights
+    stay in cache between its three products (measured, JAX on CPU, 1,024 anchors x 16,384
+    contrasts: 3.3 floor passes per row block untiled, 2.5 in tiles of 2,048 contrasts).
+    """
+    column_block = _column_block(contrast.shape[0])
+    column_blocks = 1 if column_block is None else contrast.shape[0] // column_block
+
+    def backward_tile(k, state):
+        d_anchors, d_contrast_t = state
+        i, j = k // column_blocks, k % column_blocks
+        rows = _block(i, anchors, block_size)
+        tile = contrast if column_block is None else _block(j, contrast, column_block)
+        logits = ops.matmul(rows, ops.transpose(tile)) / temperature
+        is_self, denominator = _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives,
+                                              block_size, j, column_block)
+        log_den = ops.expand_dims(_block(i, log_denominators, block_size), 1)
+        weight = ops.where(denominator, ops.exp(logits - log_den) * ops.expand_dims(
+            _block(i, row_scale, block_size), 1), 0.0)
+        weight = ops.where(is_self, ops.expand_dims(_block(i, self_weight, block_size), 1),
+                           weight)
+        d_rows = _block(i, d_anchors, block_size) + ops.matmul(weight, tile)
+        d_tile = ops.matmul(ops.transpose(rows), weight)
+        if column_block is None:
+            d_contrast_t = d_contrast_t + d_tile
+        else:
+            start = (0, j * column_block)
+            d_contrast_t = ops.slice_update(d_contrast_t, start, ops.slice(
+                d_contrast_t, start, (d_contrast_t.shape[0], column_block)) + d_tile)
+        return ops.slice_update(d_anchors, (i * block_size, 0), d_rows), d_contrast_t
+
+    d_anchors, d_contrast_t = _loop(anchors.shape[0] // block_size * column_blocks,
+                                    backward_tile, _zero_grads(anchors, contrast))
+    return d_anchors, ops.transpose(d_contrast_t)
+
+
+def _grouped_rows(anchors, contrast, self_cols, col_keys, temperature, only_negatives,
+                  block_size):
+    """`_blocked_rows` for positives that are one group per contrast (class ids, or samples).
+
+    Column k is a positive of anchor row r when its key equals that of r's own column
+    `self_cols[r]` (-1: a padding row), k itself excluded. The positives' part of the loss,
+    -mean_{k in P_r} z_rk, is linear in the logits: it and its gradient come from per-group
+    sums of the contrasts, with no [rows, contrasts] mask; the blocks only compute the
+    log-sum-exp over the denominator and its softmax.
+    """
+    num_cols = ops.shape(contrast)[0]
+    dtype = anchors.dtype
+    col_ids = _group_ids(col_keys)
+    real = ops.greater_equal(self_cols, 0)
+    own_col = ops.where(real, self_cols, 0)
+    row_ids = ops.take(col_ids, own_col)
+    group_size = ops.take(ops.segment_sum(ops.ones_like(col_ids, dtype), col_ids, num_cols),
+                          row_ids)
+    counts = ops.where(real, group_size - 1.0, 0.0)
+    num_den = ops.cast(num_cols, dtype) - (group_size if only_negatives else 1.0)
+    valid = ops.logical_and(ops.logical_and(real, counts > 0), num_den > 0)
+    counts_or_1 = ops.maximum(counts, 1.0)
+
+    @ops.custom_gradient
+    def rows_loss(anchors, contrast):
+        anchors, contrast = ops.stop_gradient(anchors), ops.stop_gradient(contrast)
+        # Each row's positives' contrasts summed: its group's sum less its own column.
+        group_sums = ops.segment_sum(contrast, col_ids, num_cols)
+        positives = ops.take(group_sums, row_ids, axis=0) - ops.take(contrast, own_col, axis=0)
+        positive_mean = ops.sum(anchors * positives, axis=1) / (temperature * counts_or_1)
+        log_denominators = _compiled(_grouped_log_denominators)(
+            anchors, contrast, self_cols, row_ids, col_ids, valid, temperature,
+            only_negatives, block_size)
+        losses = ops.where(valid, log_denominators - positive_mean, 0.0)
+
+        def grad(*upstream, **unused_variables):
+            upstream = upstream[0]
+            if isinstance(upstream, (tuple, list)):  # JAX passes the outputs' structure.
+                upstream = upstream[0]
+            row_grad = ops.where(valid, upstream[:, 0], 0.0)
+            # d loss_r / d z_rk = softmax_rk - [k in P_r] / count_r, and
+            # [k in P_r] = [same group] - [k is r's own column]: the blocks take the softmax
+            # and the own column's +1/count, the group sums the rest.
+            self_weight = row_grad / (counts_or_1 * temperature)
+            d_anchors, d_contrast = _compiled(_grouped_backward)(
+                anchors, contrast, self_cols, row_ids, col_ids, log_denominators,
+                row_grad / temperature, self_weight, temperature, only_negatives, block_size)
+            weighted = ops.expand_dims(self_weight, 1) * anchors
+            d_anchors = d_anchors - ops.take(group_sums, row_ids, axis=0) * ops.expand_dims(
+                self_weight, 1)
+            d_contrast = d_contrast - ops.take(
+                ops.segment_sum(weighted, row_ids, num_cols), col_ids, axis=0)
+            return d_anchors, d_contrast
 
         return ops.stack([losses, counts], axis=1), grad
 
@@ -290,9 +466,18 @@ def blocked_contrastive_loss(
     rows = (_pad_rows(rows[0], padded, -1), _pad_rows(rows[1], padded, -1),
             None if labels is None else _pad_rows(rows[2], padded, -1 if len(
                 labels.shape) == 1 else 0))
-    result = _blocked_rows(_pad_rows(anchors, padded, 0), contrast, rows, cols,
-                           float(temperature), denominator_mode == "only_negatives",
-                           block_size)
+    only_negatives = denominator_mode == "only_negatives"
+    if labels is None or len(labels.shape) == 1:  # One group per contrast: its class or sample.
+        self_cols = (ops.repeat(ops.arange(num_anchor_views, dtype="int32"), local_batch)
+                     * ops.cast(global_batch, "int32")
+                     + ops.tile(sample_ids, (num_anchor_views,)))
+        result = _grouped_rows(_pad_rows(anchors, padded, 0), contrast,
+                               _pad_rows(self_cols, padded, -1),
+                               cols[0] if labels is None else cols[2], float(temperature),
+                               only_negatives, block_size)
+    else:
+        result = _blocked_rows(_pad_rows(anchors, padded, 0), contrast, rows, cols,
+                               float(temperature), only_negatives, block_size)
     loss = result[:num_rows, 0]
     num_positives = ops.stop_gradient(result[:num_rows, 1])
     if scale_by_temperature:
