@@ -42,7 +42,7 @@ def test_table_and_picture(tmp_path):
     assert lines[3].startswith("| ce | 1 | — | 96.0 ± 0.0 | — |")
     assert (tmp_path / "table.md").read_text() == text
     width, height = png_size(compare_methods.plot(results, tmp_path / "comparison.png"))
-    assert (width, height) == (1200, 450)
+    assert (width, height) == (1200, 900)
     fine = compare_methods.write_finetune_table(
         [0.01, 0.1], {"supcon": {0.01: 0.5, 0.1: 0.9}, "scratch": {0.01: 0.2, 0.1: 0.6}},
         {"supcon": 0.92}, tmp_path / "finetune.md")

@@ -206,32 +206,41 @@ def plot(results, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     summary = summarize(results)
     methods = list(summary)
-    fig, (bars, curves) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    # Bars above, curves below, both as wide as the methods need; 21 methods stay legible.
+    fig, (bars, curves) = plt.subplots(2, 1, figsize=(max(12, 0.6 * len(methods) + 2), 9),
+                                       dpi=100, gridspec_kw=dict(height_ratios=(1, 1)))
     width = 0.8 / len(BARS)
     for i, key in enumerate(BARS):
         means = [100 * (summary[m][key][0] or 0.0) for m in methods]
         stds = [100 * (summary[m][key][1] or 0.0) for m in methods]
         bars.bar(np.arange(len(methods)) + (i - (len(BARS) - 1) / 2) * width, means, width,
-                 yerr=stds, capsize=3, label=dict(COLUMNS)[key])
-    bars.set_xticks(np.arange(len(methods)), methods, rotation=30, ha="right")
+                 yerr=stds, capsize=2, label=dict(COLUMNS)[key])
+    bars.set_xticks(np.arange(len(methods)), methods, rotation=35, ha="right", fontsize=8)
+    bars.set_xlim(-0.6, len(methods) - 0.4)
     bars.set_ylabel("top-1 / Recall@1 (%)")
     bars.set_ylim(0, 100)
-    bars.legend(fontsize=7, loc="upper left")
+    bars.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     bars.set_title("test split, mean ± std over seeds")
-    for method in methods:
+    colours = plt.get_cmap("tab20" if len(methods) > 10 else "tab10")
+    for k, method in enumerate(methods):
         runs = [r["knn_curve"] for r in results if r["method"] == method and r["knn_curve"]
                 and all(v is not None for v in r["knn_curve"])]
         if runs:
             length = min(len(c) for c in runs)
             curve = 100 * np.mean([c[:length] for c in runs], axis=0)
-            curves.plot(np.arange(1, length + 1), curve, marker=".", label=method)
+            curves.plot(np.arange(1, length + 1), curve, marker="os^dv"[k % 5],
+                        markersize=4, linestyle=("-", "--")[(k // 20) % 2],
+                        color=colours(k % colours.N), label=method)
+    curves.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     curves.set_xlabel("pretraining epoch")
     curves.set_ylabel("kNN top-1 (%)")
-    curves.set_title("kNN monitor during pretraining")
-    curves.legend(fontsize=7)
+    curves.set_title("kNN monitor during pretraining (mean over seeds)")
+    curves.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0),
+                  ncol=1 + len(methods) // 16)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
