@@ -45,7 +45,7 @@ STEPS = 2  # tests/_replica_steps.py trains two steps.
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("replicas")
     run_all([["tests/_replica_steps.py", str(out), str(n), *CASES, "local_bn"]
-             for n in REPLICAS], timeout=1500)
+             for n in REPLICAS], timeout=2400)
     return {name: dict(np.load(out / f"{name}.npz"))
             for name in [f"{c}_{r}" for c in (*CASES, "local_bn")
                          for r in ("none", "r1", "r2", "r4")]}
