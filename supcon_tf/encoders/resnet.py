@@ -42,17 +42,22 @@ def batch_norm(sync_batch_norm=False, name=None, gamma_zero=False):
     )
 
 
+def check_norm(norm, sync_batch_norm=False):
+    """`norm` if it is one of NORMS and agrees with `sync_batch_norm`; ValueError otherwise."""
+    check_choice("norm", norm, NORMS)
+    if norm == "layer" and sync_batch_norm:
+        raise ValueError("`sync_batch_norm` synchronizes BatchNorm statistics; with "
+                         "norm='layer' there are none. Received sync_batch_norm=True.")
+    return norm
+
+
 def normalization(norm="batch", sync_batch_norm=False, name=None, gamma_zero=False):
     """The encoders' normalization layer: `batch_norm`, or with norm="layer" layer
     normalization over each sample's whole feature map (H, W, C) with a scale and offset
     per channel, as CPC v2 uses in place of BatchNorm so that no statistic crosses the
     samples (or patches) of a batch. It is GroupNormalization with one group."""
-    check_choice("norm", norm, NORMS)
-    if norm == "batch":
+    if check_norm(norm, sync_batch_norm) == "batch":
         return batch_norm(sync_batch_norm, name, gamma_zero)
-    if sync_batch_norm:
-        raise ValueError("`sync_batch_norm` synchronizes BatchNorm statistics; with "
-                         "norm='layer' there are none. Received sync_batch_norm=True.")
     return layers.GroupNormalization(groups=1, epsilon=BN_EPSILON, name=name,
                                      gamma_initializer="zeros" if gamma_zero else "ones")
 
@@ -104,7 +109,7 @@ def resnet(depth=50, stem="imagenet", width_multiplier=1.0, input_shape=(224, 22
     check_choice("stem", stem, STEMS)
     check_positive("width_multiplier", width_multiplier)
     kind, stages = RESNET_LAYOUTS[depth]
-    normalization(norm, sync_batch_norm)  # Checks the pair before any layer is built.
+    check_norm(norm, sync_batch_norm)
 
     def norm_layer(layer_name):
         return normalization(norm, sync_batch_norm, layer_name)

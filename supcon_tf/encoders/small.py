@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from supcon_tf.encoders.resnet import normalization
+from supcon_tf.encoders.resnet import check_norm, normalization
 from supcon_tf.validation import check_image_shape, check_int
 
 
@@ -19,7 +19,7 @@ def small_cnn(input_shape=(8, 8, 1), widths=(32, 64), dim=64, sync_batch_norm=Fa
                          f"widths={widths!r}.")
     widths = [check_int(f"widths[{i}]", w, minimum=1) for i, w in enumerate(widths)]
     dim = check_int("dim", dim, minimum=1)
-    normalization(norm, sync_batch_norm)  # Checks the pair before any layer is built.
+    check_norm(norm, sync_batch_norm)
     inputs = keras.Input(shape=input_shape, name="images")
     x = inputs
     for i, w in enumerate(widths):
