@@ -212,7 +212,7 @@ def plot(results, path):
     methods = list(summary)
     # Bars above, curves below, both as wide as the methods need; 21 methods stay legible.
     fig, (bars, curves) = plt.subplots(2, 1, figsize=(max(12, 0.6 * len(methods) + 2), 9),
-                                       dpi=100, gridspec_kw=dict(height_ratios=(1, 1)))
+                                       dpi=100)
     width = 0.8 / len(BARS)
     for i, key in enumerate(BARS):
         means = [100 * (summary[m][key][0] or 0.0) for m in methods]
