@@ -142,6 +142,14 @@ def _logits_and_masks(i, anchors, contrast, rows, cols, temperature, only_negati
     return (logits,) + _block_masks(block_rows, cols, only_negatives)
 
 
+def _row_log_sum_exp(logits, mask, rows_ok):
+    """Each row's log(sum(exp(logits)) over `mask`), max-shifted; 0 where not `rows_ok`
+    (rows with an empty mask must be among those). The blocks' one fused reduction."""
+    row_max = ops.where(rows_ok, ops.max(ops.where(mask, logits, float("-inf")), axis=1), 0.0)
+    total = ops.sum(ops.where(mask, ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
+    return row_max + ops.log(ops.where(rows_ok, total, 1.0))
+
+
 def _forward(anchors, contrast, rows, cols, temperature, only_negatives, block_size):
     """Per-anchor-row (loss, log-denominator or inf where invalid, number of positives)."""
     num_rows = anchors.shape[0]
@@ -152,11 +160,7 @@ def _forward(anchors, contrast, rows, cols, temperature, only_negatives, block_s
         logits, positives, denominator = _logits_and_masks(
             i, anchors, contrast, rows, cols, temperature, only_negatives, block_size)
         has_den = ops.any(denominator, axis=1)
-        row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
-        row_max = ops.where(has_den, row_max, 0.0)
-        total = ops.sum(ops.where(denominator,
-                                  ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
-        log_den = row_max + ops.log(ops.where(has_den, total, 1.0))
+        log_den = _row_log_sum_exp(logits, denominator, has_den)
         count = ops.sum(ops.cast(positives, dtype), axis=1)
         positive_sum = ops.sum(ops.where(positives, logits, 0.0), axis=1)
         valid = ops.logical_and(has_den, count > 0)
@@ -286,11 +290,7 @@ def _grouped_log_denominators(anchors, contrast, self_cols, row_ids, col_ids, va
         denominator = _grouped_masks(i, self_cols, row_ids, col_ids, only_negatives,
                                      block_size)[1]
         row_valid = _block(i, valid, block_size)
-        row_max = ops.max(ops.where(denominator, logits, float("-inf")), axis=1)
-        row_max = ops.where(row_valid, row_max, 0.0)
-        total = ops.sum(ops.where(denominator,
-                                  ops.exp(logits - ops.expand_dims(row_max, 1)), 0.0), 1)
-        log_den = ops.where(row_valid, row_max + ops.log(ops.where(row_valid, total, 1.0)),
+        log_den = ops.where(row_valid, _row_log_sum_exp(logits, denominator, row_valid),
                             float("inf"))
         return ops.slice_update(log_denominators, (i * block_size,), log_den)
 
