@@ -44,6 +44,13 @@ def cli_command(args):
     return [sys.executable, "-m", "supcon_tf", *args]
 
 
+def interruptible():
+    """Run in the child before exec: SIGINT back to its default, so that Python installs
+    its Ctrl-C handler even when this process was started with SIGINT ignored (a
+    background job of a shell without job control, `nohup`), as a terminal's command is."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(args, timeout=300, cwd=ROOT, **env):
     """Runs `python -m supcon_tf ARGS`; returns (exit status, stdout + stderr).
 
@@ -52,7 +59,7 @@ def run_cli(args, timeout=300, cwd=ROOT, **env):
     """
     proc = subprocess.Popen(cli_command(args), cwd=cwd, env=cli_env(**env), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=interruptible)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except BaseException:
@@ -101,7 +108,7 @@ def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=
                 cli_command([*args, *(per_worker[i] if per_worker else ()),
                              "--strategy=multi_worker"]), cwd=cwd,
                 env=cli_env(**own), text=True, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True))
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=interruptible))
         readers = [_Reader(proc) for proc in procs]
         deadline = time.monotonic() + timeout
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
