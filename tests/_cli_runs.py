@@ -11,9 +11,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+import cli_process  # noqa: E402
 from cli_process import (  # noqa: E402,F401  (re-exported for the tests)
     checkpoint_files, cli_command, cli_env, free_ports, is_complete_npz, latest_checkpoint,
-    run_cli, run_workers, torn_files)
+    run_cli, run_workers, start_cli, torn_files)
+
+import _zygote  # noqa: E402
+
+# The tests' runs fork a process that imported the package already (tests/_zygote.py).
+cli_process.set_launcher(_zygote.launcher(cli_env()))
 
 # The smallest useful run: the digits smoke config, one epoch per stage, no pictures.
 TINY = ["--config=configs/digits_supcon.py:local", "--config.pretrain.epochs=1",
@@ -26,9 +32,9 @@ def run_many(arg_lists, timeout=300, cwd=ROOT, command=None, env=None):
     `command` (default `python -m supcon_tf`) and `env` (default `cli_env()`) run another
     installation of the command line.
     """
-    procs = [subprocess.Popen(cli_command(a) if command is None else [*command, *a],
-                              cwd=cwd, env=cli_env() if env is None else env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    procs = [start_cli(a, cwd, cli_env() if env is None else env) if command is None else
+             subprocess.Popen([*command, *a], cwd=cwd, env=cli_env() if env is None else env,
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for a in arg_lists]
     deadline = time.monotonic() + timeout
     results = []

@@ -44,6 +44,27 @@ def cli_command(args):
     return [sys.executable, "-m", "supcon_tf", *args]
 
 
+_launcher = None  # set_launcher(): how the CLI tests start runs (tests/_zygote.py).
+
+
+def set_launcher(launcher):
+    """Starts this module's runs with `launcher(args, cwd, env, spawn)` (which calls
+    `spawn()` for a plain subprocess when it cannot start the run itself)."""
+    global _launcher
+    _launcher = launcher
+
+
+def start_cli(args, cwd, env):
+    """`python -m supcon_tf ARGS` started in its own session with SIGINT at its default;
+    a `subprocess.Popen` (or the launcher's like object) whose stdout holds the output."""
+    def spawn():
+        return subprocess.Popen(cli_command(args), cwd=cwd, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=interruptible)
+
+    return spawn() if _launcher is None else _launcher(args, cwd, env, spawn)
+
+
 def interruptible():
     """Run in the child before exec: SIGINT back to its default, so that Python installs
     its Ctrl-C handler even when this process was started with SIGINT ignored (a
@@ -57,9 +78,7 @@ def run_cli(args, timeout=300, cwd=ROOT, **env):
     The run gets its own process group; on a timeout or an interrupt (Ctrl-C) that
     whole group is killed before the exception goes on, so nothing is left running.
     """
-    proc = subprocess.Popen(cli_command(args), cwd=cwd, env=cli_env(**env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=interruptible)
+    proc = start_cli(args, cwd, cli_env(**env))
     try:
         out, _ = proc.communicate(timeout=timeout)
     except BaseException:
@@ -104,11 +123,8 @@ def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=
             own = dict(env, TF_CONFIG=tf_config)
             if faults and faults[i]:
                 own[FAULT_ENV] = faults[i]
-            procs.append(subprocess.Popen(
-                cli_command([*args, *(per_worker[i] if per_worker else ()),
-                             "--strategy=multi_worker"]), cwd=cwd,
-                env=cli_env(**own), text=True, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=interruptible))
+            procs.append(start_cli([*args, *(per_worker[i] if per_worker else ()),
+                                    "--strategy=multi_worker"], cwd, cli_env(**own)))
         readers = [_Reader(proc) for proc in procs]
         deadline = time.monotonic() + timeout
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
