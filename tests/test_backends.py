@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 X64 = {"JAX_ENABLE_X64": "1"}  # float64 reference checks
 # What depends on the backend, rerun on JAX: module -> (extra environment, the test
 # functions to run, or None for all). The numerics (every loss and its float64 reference,
-# gradients, optimizers, schedules, mixed precision, kNN, retrieval, tolerance) and every
+# gradients, optimizers, schedules, mixed precision, kNN, retrieval) and every
 # registered method's own train_step (the contract's fit). Left to
 # the TensorFlow run: what only builds Keras layers or drives callbacks, files and
 # subprocesses the same way on either backend.
@@ -26,7 +26,6 @@ CORE_TESTS = {
     "tests/test_redundancy_losses.py": ({}, None),
     "tests/test_nnclr_loss.py": ({}, None),
     "tests/test_simsiam_swav_losses.py": ({}, None),
-    "tests/test_tolerance.py": ({}, None),
     "tests/test_retrieval.py": ({}, None),
     "tests/test_schedules.py": ({}, None),
     "tests/test_precision.py": ({}, None),

@@ -52,14 +52,15 @@ def parse_table(text):
 
 
 def test_bench_step_quick_table(tmp_path):
-    """TensorFlow, rows measured twice (the rounds' median; cheap here without XLA)."""
-    rows, appended = run_tool("bench_step", "--xla", "off", "--rounds", "2", tmp_path=tmp_path)
+    """TensorFlow, no XLA, one round (the rounds' median and spread are checked on
+    `combine_runs` and `table` below: another round would only start more workers)."""
+    rows, appended = run_tool("bench_step", "--xla", "off", tmp_path=tmp_path)
     implementations = [r["implementation"] for r in rows]
     assert implementations == ["PyTorch eager", "supcon_tf", "bare Keras"]
     for r in rows:
         assert r["model"] == "resnet18_cifar" and r["precision"] == "float32"
     for r in rows[1:]:
-        assert r["rounds"] == "2" and r["spread"].endswith("%")
+        assert r["rounds"] == "1" and r["spread"] == "-"
     package, bare = rows[1], rows[2]
     for r in (package, bare):
         assert float(r["images/s"]) > 0 and float(r["step (s)"]) > 0
@@ -79,7 +80,7 @@ def test_bench_step_quick_table(tmp_path):
         assert package["vs PyTorch eager"].endswith("x")
     assert "Train step" in appended and "Command: `python tools/bench_step.py" in appended
     assert "Libraries:" in appended and "Machine:" in appended
-    assert "2 round(s)" in appended and "--rounds 2" in appended
+    assert "1 round(s)" in appended
 
 
 def test_bench_step_quick_on_jax(tmp_path):
