@@ -49,8 +49,8 @@ def cross_replica_concat(tensor):
     of the summed upstream gradients that belongs to its own samples (the gradient
     TensorFlow defines for `ReplicaContext.all_gather`), so summing per-replica
     gradients (what every strategy does) equals the single-device gradient on the
-    global batch; `tests/test_distribute_replicas.py` checks it on 1, 2 and 4
-    replicas. Every replica must hold the same local batch size (use
+    global batch; `tests/test_distribute_replicas.py` checks it on 1 and 2
+    replicas (4 for some methods). Every replica must hold the same local batch size (use
     `drop_remainder=True`).
     """
     ctx = _tf_replica_context()
