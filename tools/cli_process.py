@@ -107,14 +107,15 @@ def cluster_configs(count):
 
 
 def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=None,
-                per_worker=None, **env):
+                per_worker=None, kill_on_error=True, **env):
     """Runs `python -m supcon_tf ARGS --strategy=multi_worker` as `workers` localhost
     workers of one cluster; returns [(exit status, output)] in worker order.
 
     `faults[i]`: the `$SUPCON_TF_FAULT` of worker i; `per_worker[i]`: more arguments of
     worker i; `env`: more variables for all. When a worker ends with an error
     or is killed, the others (which would wait on it in a collective) are killed too,
-    as a cluster scheduler does; so is everything left at the timeout.
+    as a cluster scheduler does, unless `kill_on_error` is False (every worker is expected
+    to stop on its own: they are waited for); everything left at the timeout is killed.
     """
     tf_configs = tf_configs or cluster_configs(workers)
     procs = []
@@ -128,7 +129,7 @@ def run_workers(args, workers=2, timeout=600, cwd=ROOT, faults=None, tf_configs=
         readers = [_Reader(proc) for proc in procs]
         deadline = time.monotonic() + timeout
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-            if any(p.poll() not in (None, 0) for p in procs):
+            if kill_on_error and any(p.poll() not in (None, 0) for p in procs):
                 break
             time.sleep(0.2)
     finally:
