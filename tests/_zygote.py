@@ -102,18 +102,10 @@ def _become_the_run(request, output_fd):
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
     sys.argv = [os.path.join(ROOT, "supcon_tf", "__main__.py"), *request["args"]]
     sys.path[0] = request["cwd"]  # As `python -m` puts the working directory first.
-    try:
-        runpy.run_module("supcon_tf", run_name="__main__", alter_sys=True)
-    except SystemExit as stop:
-        code = stop.code
-    except BaseException:  # What the interpreter does with an uncaught exception.
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    else:
-        code = 0
-    sys.exit(code)  # The interpreter's own shutdown (atexit handlers, flushes), as a run's.
+    runpy.run_module("supcon_tf", run_name="__main__", alter_sys=True)
+    # Its SystemExit, or any exception, ends this process as it ends `python -m`: through
+    # the interpreter's own shutdown (traceback, atexit handlers, flushes, exit status).
+    sys.exit(0)
 
 
 # ------------------------------------------------------------------ the pytest side

@@ -42,13 +42,14 @@ REPLICAS = (1, 2, 4)
 # chunks go round the other replicas' texts, and per-replica BatchNorm (`local_bn`)
 # averages its moving statistics over them; SupCon, the reference method, as well.
 FOUR_REPLICA_CASES = ("supcon", "moco", "supcon_moco", "siglip", "local_bn")
-PAIRS = [(case, replicas) for case in CASES for replicas in REPLICAS
-         if replicas < 4 or case in FOUR_REPLICA_CASES]
 
 
 def cases_on(replicas):
     """The cases (`local_bn` included) run on `replicas` replicas."""
     return [c for c in (*CASES, "local_bn") if replicas < 4 or c in FOUR_REPLICA_CASES]
+
+
+PAIRS = [(case, n) for n in REPLICAS for case in cases_on(n) if case in CASES]
 # SwAV: exp(scores / 0.05) multiplies the scores' rounding by 20, and each of the 3
 # Sinkhorn-Knopp iterations sums over 16 samples and 6 prototypes.
 SWAV_TERMS = 20 * 3 * (16 + 6)
