@@ -8,16 +8,19 @@ the rerun must say pretraining is complete and resume the linear stage), then co
 and a rerun of the finished run must train nothing. Five CLI runs in all.
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
-import subprocess
+import signal
 import sys
+import types
 
 import numpy as np
 import pytest
 
-from _cli_runs import ROOT, cli_env, latest_checkpoint
+from _cli_runs import ROOT, latest_checkpoint
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import preemption_trials as tool  # noqa: E402
@@ -29,13 +32,21 @@ ARGS = ["--config", "configs/digits_supcon.py:local", "--trials", "1", "--keep",
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
+    """The tool's `main` in this process: its five CLI runs start as the CLI tests' do
+    (forked from tests/_zygote.py, each its own process to kill), not after five
+    TensorFlow imports. (Its runs from the command line are plain subprocesses.)"""
     root = tmp_path_factory.mktemp("trials")
     report = root / "BENCH.md"
-    proc = subprocess.run(
-        [sys.executable, "tools/preemption_trials.py", *ARGS, "--workdir-root",
-         str(root / "runs"), "--append", str(report)],
-        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
-    return root / "runs", report, proc
+    out, err = io.StringIO(), io.StringIO()
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() sets its own handler.
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = tool.main([*ARGS, "--workdir-root", str(root / "runs"),
+                                "--append", str(report)])
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    return root / "runs", report, types.SimpleNamespace(
+        returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def test_one_trial_through_the_tool(campaign):

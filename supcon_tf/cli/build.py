@@ -12,7 +12,7 @@ import inspect
 import keras
 
 from supcon_tf import data, distribute, encoders, methods, optimizers, views
-from supcon_tf.cli import schema
+from supcon_tf.cli import say, schema
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.heads import ProjectionHead
 
@@ -121,7 +121,7 @@ def loader_options(dataset):
     return options
 
 
-def load_data(dataset, log=print):
+def load_data(dataset, log=say):
     """(train, test, info) for the `dataset` section of a config; logs skipped files."""
     options = loader_options(dataset)
     loaded = []
@@ -146,7 +146,7 @@ def load_data(dataset, log=print):
     return train, test, info
 
 
-def image_shape(config, info, log=print):
+def image_shape(config, info, log=say):
     """(H, W, C) of the encoder's input: `views.image_size`, else the dataset's images.
 
     Images that vary in size, with their sizes known (a folder), train at a square of

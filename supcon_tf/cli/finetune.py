@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from supcon_tf import data, export, methods
-from supcon_tf.cli import build, schema
+from supcon_tf.cli import build, say, schema
 from supcon_tf.cli import workdir as wd
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.cli.training import ResumableFit
@@ -62,7 +62,7 @@ def pretrained_part(config):
     return {k: v for k, v in config.items() if k not in schema.STAGE2_SECTIONS}
 
 
-def load_transfer(config, input_shape, log=print):
+def load_transfer(config, input_shape, log=say):
     """The `transfer.dataset` as a `Target` for an encoder of `input_shape`, or None.
 
     Grayscale images for an RGB encoder load as RGB; images of another size are

@@ -13,7 +13,7 @@ import os
 import re
 
 from supcon_tf import distribute
-from supcon_tf.cli import checkpoint, config_files, schema
+from supcon_tf.cli import checkpoint, config_files, say, schema
 from supcon_tf.cli import workdir as wd
 from supcon_tf.cli.errors import UsageError
 from supcon_tf.cli.lock import WorkdirLock
@@ -187,7 +187,7 @@ class Session:
         return result
 
 
-def prepare(settings, log=print):
+def prepare(settings, log=say):
     """Checks everything and builds the run; raises `UsageError` on bad input."""
     import keras
 

@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 
 from supcon_tf import data, distribute, evaluation, export, methods, views
-from supcon_tf.cli import adapters, build, checkpoint, files, schema, workdir as wd
+from supcon_tf.cli import adapters, build, checkpoint, files, say, schema, workdir as wd
 from supcon_tf.cli import finetune as ft
 from supcon_tf.cli.errors import UsageError, WriteFailedError
 from supcon_tf.cli.training import ResumableFit, summary_writer
@@ -33,7 +33,7 @@ def _first_view(views, labels):
 class Run:
     """One run: a resolved `config` (dict) in `workdir`, under `strategy`."""
 
-    def __init__(self, config, workdir, strategy, log=print):
+    def __init__(self, config, workdir, strategy, log=say):
         self.config = config
         self.workdir = workdir
         self.strategy = strategy

@@ -22,11 +22,11 @@ import keras
 import numpy as np
 
 from supcon_tf import distribute
-from supcon_tf.cli import checkpoint
+from supcon_tf.cli import checkpoint, say
 from supcon_tf.cli.build import current_learning_rate
 
 
-def summary_writer(log_dir, log=print):
+def summary_writer(log_dir, log=say):
     """A TensorBoard writer for `log_dir`, or None (with a note) without TensorBoard."""
     import importlib.util
 
@@ -104,7 +104,7 @@ class ResumableFit:
 
     def __init__(self, name, model, variables, make_epoch_data, steps_per_epoch, epochs,
                  seed, checkpoint_dir, keep=2, checkpoint_every=0, log_dir=None,
-                 callbacks=(), log=print):
+                 callbacks=(), log=say):
         self.name = name
         self.model = model
         self.optimizer = model.optimizer
