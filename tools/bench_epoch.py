@@ -13,7 +13,7 @@ pipeline is `tf.data` either way). Per mode (each in its own process) it reports
 
   python tools/bench_epoch.py                          # the full run, appended to BENCHMARKS.md
   python tools/bench_epoch.py --images 5000 --width 0.25 # a scaled-down CPU run
-  python tools/bench_epoch.py --quick                  # tiny model and data, seconds
+  python tools/bench_epoch.py --quick                  # small CNN, tiny data, seconds
 """
 
 import argparse
@@ -23,8 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import (ROOT, append_section, command_line, has_gpu,  # noqa: E402
-                        markdown_table, run_worker)
+from bench_step import (ROOT, append_section, cifar_encoder, cifar_encoder_name,  # noqa: E402
+                        command_line, has_gpu, markdown_table, run_worker)
 
 MODES = ("host", "device")
 MISSING = "needs supcon_tf.views / supcon_tf.data, which this checkout lacks ({})"
@@ -50,7 +50,7 @@ def worker(config):
     import numpy as np
     import tensorflow as tf
 
-    from supcon_tf import data, encoders, methods, views
+    from supcon_tf import data, methods, views
     from supcon_tf.heads import ProjectionHead
 
     rng = np.random.default_rng(0)
@@ -62,8 +62,7 @@ def worker(config):
     train = data.make_pretrain_dataset(ds, batch_size=batch, num_views=2, augmenter=augmenter,
                                        augment_on=mode)
     steps = config["images"] // batch
-    encoder = encoders.resnet(18, stem="cifar", width_multiplier=config["width"],
-                              input_shape=(32, 32, 3))
+    encoder = cifar_encoder(config["width"], 32, config.get("quick", False))
     model = methods.SupCon(encoder, ProjectionHead(output_dim=128),
                            augmenter=views.MultiView(augmenter, 2) if mode == "device" else None)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
@@ -116,7 +115,7 @@ def main(argv=None):
     for mode in args.modes:
         print(f"measuring augment_on={mode} ...", file=sys.stderr, flush=True)
         config = dict(mode=mode, images=args.images, batch=args.batch, width=args.width,
-                      xla=xla, backend=backend)
+                      xla=xla, backend=backend, quick=args.quick)
         r = run_worker(os.path.abspath(__file__), config, args.timeout)
         if "error" in r and r["error"].startswith(MISSING[:20]):
             print(f"bench_epoch: {r['error']}", file=sys.stderr)
@@ -134,7 +133,7 @@ def main(argv=None):
     append = args.append or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     if append:
         command = command_line("bench_epoch.py", argv)
-        notes = [f"ResNet-18 (CIFAR stem, width x{args.width}) SupCon, 2 views, SGD momentum, "
+        notes = [f"{cifar_encoder_name(args.width, args.quick)} SupCon, 2 views, SGD momentum, "
                  f"jit_compile={args.xla}, Keras backend {backend}; "
                  + ("GPU: device augmentation runs on it." if has_gpu() else
                     "CPU only: the host pipeline and the 'device' share the same cores.")]

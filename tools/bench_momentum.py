@@ -22,7 +22,7 @@ section.
 
   python tools/bench_momentum.py             # ResNet-18, CIFAR stem, batch 64, appended
   python tools/bench_momentum.py --methods simclr,nnclr   # SimCLR and NNCLR only
-  python tools/bench_momentum.py --quick     # tiny model, seconds: checks the tool runs
+  python tools/bench_momentum.py --quick     # small CNN, seconds: checks the tool runs
   python tools/bench_momentum.py --methods simclr,barlow_twins,vicreg
   python tools/bench_momentum.py --methods simclr,dino   # the DINO row
   python tools/bench_momentum.py --methods simclr,clip,siglip   # the image-text section
@@ -39,19 +39,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import ROOT, append_section, command_line, markdown_table  # noqa: E402
+from bench_step import (ROOT, append_section, cifar_encoder, cifar_encoder_name,  # noqa: E402
+                        command_line, markdown_table)
 
 CONTEXT = 16  # Caption tokens of the clip / siglip rows.
 
 
-def build(name, width, size, batch):
+def build(name, width, size, batch, quick=False):
     import keras
 
-    from supcon_tf import encoders, methods
+    from supcon_tf import methods
     from supcon_tf.heads import ProjectionHead
 
-    encoder = encoders.resnet(18, stem="cifar", width_multiplier=width,
-                              input_shape=(size, size, 3))
+    encoder = cifar_encoder(width, size, quick)
     head = ProjectionHead(output_dim=128, normalize=name not in UNNORMALIZED)
     if name == "dino":  # The paper's head; 512 prototypes for the tiny --quick model.
         head = ProjectionHead((2048, 2048), 256, use_batch_norm=False, activation="gelu")
@@ -86,7 +86,8 @@ def measure(args):
     tokens = rng.integers(4, 1000, (args.batch, CONTEXT)).astype("int32")
     tokens[:, 0], tokens[:, -1] = 2, 3
     pairs = {"images": views[:, 0], "tokens": tf.constant(tokens)}
-    models = {n: build(n, args.width, args.size, args.batch) for n in args.methods}
+    models = {n: build(n, args.width, args.size, args.batch, args.quick)
+              for n in args.methods}
     steps = {n: (lambda m=m, x=(pairs if n in ("clip", "siglip") else views):
                  float(m.train_on_batch(x, labels))) for n, m in models.items()}
     keys = tf.constant(rng.standard_normal((args.batch, 128)).astype("float32"))
@@ -169,7 +170,8 @@ def main(argv=None):
     if append:
         notes = [f"{args.warmup} warm-up step(s) each, then {args.steps} timed steps per "
                  "method, alternated (A B C D D C B A ...) in one process, TensorFlow "
-                 "backend, no XLA; the median step is shown. ResNet-18 (CIFAR stem) on "
+                 f"backend, no XLA; the median step is shown. "
+                 f"{cifar_encoder_name(args.width, args.quick)} on "
                  f"{args.size}x{args.size} images, 2 views (CLIP / SigLIP: 1 image and a "
                  f"{CONTEXT}-token caption into a 4-layer, 256-wide text Transformer)."]
         title = ("Momentum teacher: MoCo v2 and BYOL vs SimCLR (CPU)"

@@ -121,6 +121,23 @@ def append_section(path, title, command, notes, table):
         f.write(text + "\n" + table + "\n")
 
 
+def cifar_encoder(width, size, quick=False):
+    """The ResNet-18 (CIFAR stem) the step-cost tools time, at `width` on `size` x `size`
+    RGB images; with `quick`, a two-block small CNN: a quick run checks the tool's plumbing
+    and table, which do not depend on the encoder, without tracing 18 layers per model."""
+    from supcon_tf import encoders
+
+    if quick:
+        return encoders.small_cnn(input_shape=(size, size, 3), widths=(8, 16), dim=32)
+    return encoders.resnet(18, stem="cifar", width_multiplier=width,
+                           input_shape=(size, size, 3))
+
+
+def cifar_encoder_name(width, quick=False):
+    """`cifar_encoder`'s network, for a table's notes."""
+    return "a two-block small CNN (--quick)" if quick else f"ResNet-18 (CIFAR stem, width x{width})"
+
+
 def run_worker(script, config, timeout):
     """Runs `script --worker JSON` in a subprocess and reads its JSON result lines.
 
