@@ -7,12 +7,17 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # XLA compiles every function the tests jit (all of JAX's, TensorFlow's jit_compile paths)
-# for a few steps on tiny tensors: LLVM's optimization passes cost more than they save
-# there (the JAX method-contract fits took 46% less CPU without them). Numbers stay within
-# the tests' rounding bounds; subprocesses inherit the flag. An explicit level wins.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = " ".join(
-        [*os.environ.get("XLA_FLAGS", "").split(), "--xla_backend_optimization_level=0"])
+# and, on JAX, every eager operation once per shape, for a few steps on tiny tensors: there
+# compiling costs more than the code it makes saves. So no LLVM optimization passes (the
+# JAX method-contract fits took 46% less CPU) and XLA:CPU's older elemental emitters for
+# fusions, not its MLIR fusion emitters (JAX's metric-loss tests: 47 -> 35 s of CPU, the
+# process start-up included). Numbers stay within the tests' rounding bounds; subprocesses
+# inherit the flags. A flag set explicitly wins.
+for _flag, _value in (("xla_backend_optimization_level", "0"),
+                      ("xla_cpu_use_fusion_emitters", "false")):
+    if _flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = " ".join(
+            [*os.environ.get("XLA_FLAGS", "").split(), f"--{_flag}={_value}"])
 
 
 def pytest_report_header(config):
