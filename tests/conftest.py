@@ -31,7 +31,7 @@ def pytest_report_header(config):
 # neither worker is left running a long module alone. (xdist's own order, by the number
 # of tests per module, started the four long JAX reruns last.)
 SLOWEST_FIRST = (
-    "test_backends.py",  # ~400 s: the JAX reruns
+    "test_backends.py",  # ~300 s: the JAX reruns (two processes)
     "test_distribute_replicas.py",  # ~250 s: 1, 2 and 4 replica processes
     "test_bench_tools.py",
     "test_method_contract.py",
