@@ -88,9 +88,8 @@ def _groups():
                          or "default")
 def test_core_modules_pass_on_jax(group, tmp_path):
     pytest.importorskip("jax")
-    extra = group
     modules = _groups()[group]
-    env = dict(os.environ, KERAS_BACKEND="jax", **dict(extra))
+    env = dict(os.environ, KERAS_BACKEND="jax", **dict(group))  # group: its extra variables
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     report = tmp_path / "report.xml"
     targets = [target for m in modules for target in (
