@@ -123,9 +123,11 @@ def main(argv=None):
         if "error" in r:
             rows.append([mode, args.images, args.batch, r["error"], "-", "-", "-", "-"])
             continue
-        rows.append([mode, args.images, args.batch, f"{r['epoch_s']:.1f}",
-                     f"{args.images / r['epoch_s']:.0f}", f"{r['compute_s']:.1f}",
-                     f"{r['input_s']:.1f}", f"{100 * r['wait_share']:.0f}%"])
+        # Milliseconds shown: the quick run's compute takes a few tens of them, which
+        # one decimal printed as 0.0 on a fast CPU.
+        rows.append([mode, args.images, args.batch, f"{r['epoch_s']:.3f}",
+                     f"{args.images / r['epoch_s']:.0f}", f"{r['compute_s']:.3f}",
+                     f"{r['input_s']:.3f}", f"{100 * r['wait_share']:.0f}%"])
     header = ["augment on", "images", "batch", "epoch (s)", "images/s", "compute only (s)",
               "input only (s)", "input-wait share"]
     text = markdown_table(header, rows)
