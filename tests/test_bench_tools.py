@@ -91,22 +91,18 @@ def test_bench_step_quick_table(tmp_path):
     assert "1 round(s)" in appended
 
 
-def test_bench_step_quick_on_jax(tmp_path):
-    """The GPU command's backend (JAX, XLA on); one round (the rounds are checked above)."""
+def test_bench_step_alternate_on_jax(tmp_path):
+    """`--alternate` on the GPU command's backend (JAX, XLA on): the package / bare Keras pair
+    in one process, steps alternated. (The table's other rows, on TensorFlow, above: each
+    tool run starts its workers, so one run covers each mode and each backend.)"""
     pytest.importorskip("jax")
-    rows, appended = run_tool("bench_step", "--backend", "jax", tmp_path=tmp_path)
-    assert [r["implementation"] for r in rows] == ["PyTorch eager", "supcon_tf", "bare Keras"]
-    for r in rows[1:]:
-        assert r["backend"] == "jax" and r["XLA"] == "on" and r["rounds"] == "1"
-        assert float(r["images/s"]) > 0
-
-
-def test_bench_step_alternate_pairs_package_and_bare_keras(tmp_path):
-    rows, appended = run_tool("bench_step", "--alternate", "--xla", "off", "--steps", "3",
+    rows, appended = run_tool("bench_step", "--backend", "jax", "--alternate", "--steps", "3",
                               tmp_path=tmp_path)
     assert [r["implementation"] for r in rows] == ["supcon_tf", "bare Keras"]
     package, bare = rows
-    assert float(package["images/s"]) > 0 and float(bare["images/s"]) > 0
+    for r in rows:
+        assert r["backend"] == "jax" and r["XLA"] == "on" and r["rounds"] == "1"
+        assert float(r["images/s"]) > 0
     assert package["params"] == bare["params"]  # Counted once both models are built.
     assert package["spread"].endswith("%")  # Step to step, from the alternated steps.
     expected = float(package["images/s"]) / float(bare["images/s"])
