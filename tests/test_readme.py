@@ -52,3 +52,13 @@ def test_example_runs(name, tmp_path, monkeypatch):
         assert len(namespace["index"]) == 500 and namespace["index"].threshold is not None
     if name == "distribute":
         assert len(namespace["history"].history["loss"]) == 2
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` runs the test command of the README's first lines, as written."""
+    first_block = README.read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    (command,) = [line.split("#")[0].strip() for line in first_block.splitlines()
+                  if "pytest" in line]
+    ci = README.parent / ".ci" / "run"  # In the sdist too (MANIFEST.in grafts .ci).
+    ci_lines = [line.strip() for line in ci.read_text().splitlines()]
+    assert command in ci_lines, (command, ci_lines)
