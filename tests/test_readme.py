@@ -26,6 +26,8 @@ def test_library_example_then_export(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = run_block("library")
     assert namespace["representation"].shape == (256, 64)
+    # Seeded in the README: 0.707 (seeds 0-7 gave 0.70 to 0.98; unseeded, one fresh-clone
+    # run gave 0.48). Chance is 0.25.
     assert namespace["history"].history["top1"][-1] > 0.5
     run_block("gradient_cache", namespace)
     if keras.backend.backend() != "tensorflow":
